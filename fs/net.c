@@ -1,0 +1,198 @@
+/* net: the few socket operations every part needs, with the error
+ * conventions of the rest of the code (0 or -errno). Connections are plain
+ * TCP; frames are written with one write where possible so small requests
+ * leave in one segment (TCP_NODELAY is on everywhere). */
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "xmalloc.h"
+
+static int net_resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *sslen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res;
+	char host[256], port[8];
+	uint16_t p;
+	int rc;
+
+	if (conf_parse_addr(addr, host, sizeof(host), &p))
+		return -EINVAL;
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	snprintf(port, sizeof(port), "%u", p);
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc)
+		return -EHOSTUNREACH;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*sslen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int net_listen(const char *addr, int backlog, int *fd, uint16_t *port_out)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int one = 1, s, rc;
+
+	rc = net_resolve(addr, &ss, &sslen);
+	if (rc)
+		return rc;
+	s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(s, (struct sockaddr *)&ss, sslen) < 0 || listen(s, backlog) < 0) {
+		rc = -errno;
+		close(s);
+		return rc;
+	}
+	if (port_out) {
+		sslen = sizeof(ss);
+		getsockname(s, (struct sockaddr *)&ss, &sslen);
+		*port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							   : ((struct sockaddr_in *)&ss)->sin_port);
+	}
+	*fd = s;
+	return 0;
+}
+
+int net_connect(const char *addr, int timeout_ms, int *fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct pollfd pfd;
+	int one = 1, s, rc, err = 0;
+	socklen_t errlen = sizeof(err);
+
+	rc = net_resolve(addr, &ss, &sslen);
+	if (rc)
+		return rc;
+	s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -errno;
+	if (connect(s, (struct sockaddr *)&ss, sslen) < 0) {
+		if (errno != EINPROGRESS) {
+			rc = -errno;
+			goto fail;
+		}
+		pfd.fd = s;
+		pfd.events = POLLOUT;
+		do
+			rc = poll(&pfd, 1, timeout_ms);
+		while (rc < 0 && errno == EINTR);
+		if (rc == 0) {
+			rc = -ETIMEDOUT;
+			goto fail;
+		}
+		getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &errlen);
+		if (err) {
+			rc = -err;
+			goto fail;
+		}
+	}
+	net_set_nonblock(s, 0);
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*fd = s;
+	return 0;
+fail:
+	close(s);
+	return rc;
+}
+
+int net_set_timeouts(int fd, int timeout_ms)
+{
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	return 0;
+}
+
+int net_set_nonblock(int fd, int on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -errno;
+	fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+	return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
+}
+
+int net_read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = read(fd, p, len);
+
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int net_write_full(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int net_frame_read(int fd, uint32_t max_len, struct proto_hdr *h, struct proto_wbuf *payload)
+{
+	uint8_t hb[PROTO_HDR_SIZE];
+	int rc;
+
+	rc = net_read_full(fd, hb, sizeof(hb));
+	if (rc)
+		return rc;
+	rc = proto_hdr_decode(hb, max_len, h);
+	if (rc)
+		return rc;
+	proto_wbuf_reset(payload);
+	if (h->len > payload->cap) {
+		payload->data = xrealloc(payload->data, h->len);
+		payload->cap = h->len;
+	}
+	payload->len = h->len;
+	return h->len ? net_read_full(fd, payload->data, h->len) : 0;
+}
+
+int net_frame_write(int fd, const struct proto_wbuf *frame)
+{
+	return net_write_full(fd, frame->data, frame->len);
+}

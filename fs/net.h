@@ -1,0 +1,29 @@
+/* Networking helpers: TCP listen/connect with timeouts, whole-frame I/O on
+ * blocking sockets. Event-loop code uses proto_hdr_decode on its own
+ * buffers instead of the frame calls here. */
+#ifndef CASFS_NET_H
+#define CASFS_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+/* Listens on "HOST:PORT" (port 0 picks a free one); *port_out receives the
+ * bound port when not NULL. Returns 0 and *fd, or -errno. */
+int net_listen(const char *addr, int backlog, int *fd, uint16_t *port_out);
+/* Connects to "HOST:PORT" within timeout_ms. TCP_NODELAY is set. */
+int net_connect(const char *addr, int timeout_ms, int *fd);
+/* Send and receive timeouts for a blocking socket (0 = none). */
+int net_set_timeouts(int fd, int timeout_ms);
+int net_set_nonblock(int fd, int on);
+/* Reads or writes exactly len bytes; -ECONNRESET on EOF, -EAGAIN on timeout. */
+int net_read_full(int fd, void *buf, size_t len);
+int net_write_full(int fd, const void *buf, size_t len);
+/* Reads one frame. The payload goes into payload (reset first). A frame over
+ * max_len is refused with -EMSGSIZE before any allocation. */
+int net_frame_read(int fd, uint32_t max_len, struct proto_hdr *h, struct proto_wbuf *payload);
+/* Writes a frame built with proto_frame_begin/finish. */
+int net_frame_write(int fd, const struct proto_wbuf *frame);
+
+#endif

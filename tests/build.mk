@@ -1,0 +1,27 @@
+# tests/: cmocka unit tests (tests/unit/test_*.c) and libFuzzer targets
+# (tests/fuzz/fuzz_*.c). A unit test named test_fs_* links the shared core
+# only; a component that has unit tests appends them to UNIT_BINS and gives
+# the link rule in its own build.mk.
+FS_UNIT_SRCS := $(wildcard tests/unit/test_fs_*.c)
+UNIT_BINS += $(FS_UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+CMOCKA_LIBS = $(call pc_libs,cmocka)
+
+unit-tests: $(UNIT_BINS)
+
+$(BUILD)/tests/test_fs_%: $(BUILD)/tests/unit/test_fs_%.o $(LIBCASFS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_SAN) -o $@ $^ $(FS_LIBS) $(CMOCKA_LIBS)
+
+# Fuzz targets are built with clang's libFuzzer straight from the sources,
+# so they need no second copy of the library rules.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/%)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined
+
+.PHONY: fuzz-targets
+fuzz-targets: $(FUZZ_BINS)
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FS_SRCS) | $(STAMP)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $(shell pkg-config --cflags libxxhash inih) -o $@ $^ \
+		$(call pc_libs,libxxhash inih)
