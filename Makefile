@@ -58,12 +58,12 @@ fuzz: deps
 	@FUZZ_BIN=build/fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/run-fuzz
 
 run: all
-	@./packaging/local-run up
+	@$(BUILD)/casfs local up --dir ./run --mount ./mnt --goal 2
 
 stop:
-	@./packaging/local-run down
+	@$(BUILD)/casfs local down --dir ./run
 
-bench: all
+bench: all $(BENCH_BINS)
 	@tests/bench/run
 
 install: all

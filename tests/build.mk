@@ -25,3 +25,9 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FS_SRCS) | $(STAMP)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $(shell pkg-config --cflags libxxhash inih) -o $@ $^ \
 		$(call pc_libs,libxxhash inih)
+
+# Benchmark helpers: plain programs, no sanitizers needed.
+$(BUILD)/metaops: tests/bench/metaops.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o $@ $<
+BENCH_BINS += $(BUILD)/metaops
