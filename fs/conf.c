@@ -5,18 +5,47 @@
  * broken config from one log line. */
 #include "conf.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Longest config line: room for a PROTO_STR_MAX value and its key. */
+#define CONF_LINE_MAX 4400
+
 struct conf_ctx {
 	conf_fn fn;
 	void *ud;
+	FILE *f;
+	int lineno;		/* lines read so far */
+	int too_long;		/* line lineno did not fit in CONF_LINE_MAX */
 	int rc;
 	char why[320];
 };
+
+/* libinih's line reader, counting lines and refusing one that does not fit:
+ * libinih would otherwise parse its tail as a line of its own. */
+static char *conf_read_line(char *str, int num, void *stream)
+{
+	struct conf_ctx *c = stream;
+	size_t n;
+	int ch;
+
+	if (!fgets(str, num, c->f))
+		return NULL;
+	c->lineno++;
+	n = strlen(str);
+	if (n == (size_t)num - 1 && str[n - 1] != '\n') {
+		ch = fgetc(c->f);
+		if (ch != EOF) {
+			c->too_long = 1;
+			return NULL;
+		}
+	}
+	return str;
+}
 
 static int conf_ini_cb(void *user, const char *section, const char *name, const char *value)
 {
@@ -41,17 +70,38 @@ static int conf_ini_cb(void *user, const char *section, const char *name, const 
 int conf_load_file(const char *path, conf_fn fn, void *ud, char *err, size_t errlen)
 {
 	struct conf_ctx c = { .fn = fn, .ud = ud };
-	FILE *f = fopen(path, "r");
 	int line;
 
-	if (!f) {
+	c.f = fopen(path, "r");
+	if (!c.f) {
 		int e = errno;
 
 		snprintf(err, errlen, "%s: %s", path, strerror(e));
 		return -e;
 	}
-	line = ini_parse_file(f, conf_ini_cb, &c);
-	fclose(f);
+	/* libinih goes on parsing after a syntax error unless told not to, and
+	 * splits lines longer than 200 bytes (both run-time switches in
+	 * Debian's build): later lines would be applied and a later bad
+	 * setting reported against the syntax error's line. */
+	ini_stop_on_first_error = true;
+	ini_max_line = CONF_LINE_MAX;
+	errno = 0;
+	line = ini_parse_stream(conf_read_line, &c, conf_ini_cb, &c);
+	/* A read error (a directory, an I/O error) looks like end of file to
+	 * libinih; it must not pass for an empty config. */
+	if (ferror(c.f)) {
+		int e = errno ? errno : EIO;
+
+		fclose(c.f);
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	fclose(c.f);
+	if (c.too_long && !c.rc && line == 0) {
+		snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, c.lineno,
+			 CONF_LINE_MAX - 2);
+		return -EINVAL;
+	}
 	if (line == 0)
 		return 0;
 	if (line < 0) {
@@ -76,12 +126,14 @@ int conf_set(const char *key, const char *value, conf_fn fn, void *ud, char *err
 	return rc;
 }
 
+/* strtoull skips blanks and takes a sign, so " -1" would become 2^64 - 1:
+ * a number must start with a digit. */
 int conf_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	unsigned long long v;
 	char *end;
 
-	if (!*s || *s == '-')
+	if (!isdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
@@ -99,7 +151,7 @@ int conf_parse_size(const char *s, uint64_t *out)
 	unsigned shift = 0;
 	char *end;
 
-	if (!*s || *s == '-')
+	if (!isdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
