@@ -346,7 +346,8 @@ static void test_parse_addr(void **state)
 	assert_string_equal(host, "abc");
 }
 
-int main(void)
+/* An argument selects tests by name (cmocka's * and ? wildcards). */
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_file),
@@ -363,5 +364,7 @@ int main(void)
 		cmocka_unit_test(test_parse_addr),
 	};
 
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
 	return cmocka_run_group_tests_name("fs_conf", tests, setup, teardown);
 }

@@ -596,7 +596,8 @@ static void test_net_frame_read(void **state)
 	proto_wbuf_free(&w);
 }
 
-int main(void)
+/* An argument selects tests by name (cmocka's * and ? wildcards). */
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hdr_layout),
@@ -614,5 +615,7 @@ int main(void)
 		cmocka_unit_test(test_net_frame_read),
 	};
 
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
 	return cmocka_run_group_tests_name("fs_proto", tests, NULL, NULL);
 }

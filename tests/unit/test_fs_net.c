@@ -1,0 +1,157 @@
+/* Unit tests for the socket helpers (fs/net.c) on real loopback TCP:
+ * listen on a free port, connect, frames both ways, refused connections,
+ * read timeouts and bad addresses. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "fs/msg.h"
+#include "fs/net.h"
+#include "fs/proto.h"
+
+static void listen_any(int *lfd, char *addr, size_t addrlen)
+{
+	uint16_t port = 0;
+
+	assert_int_equal(net_listen("127.0.0.1:0", 16, lfd, &port), 0);
+	assert_int_not_equal(port, 0);
+	snprintf(addr, addrlen, "127.0.0.1:%u", port);
+}
+
+static void test_connect_and_frames(void **state)
+{
+	struct proto_wbuf w, payload;
+	struct proto_hdr h;
+	char addr[64];
+	int lfd, cfd, sfd;
+
+	(void)state;
+	proto_wbuf_init(&w);
+	proto_wbuf_init(&payload);
+	listen_any(&lfd, addr, sizeof(addr));
+	assert_int_equal(net_connect(addr, 2000, &cfd), 0);
+	sfd = accept(lfd, NULL, NULL);
+	assert_true(sfd >= 0);
+	/* The connected socket is blocking. */
+	assert_int_equal(fcntl(cfd, F_GETFL) & O_NONBLOCK, 0);
+
+	proto_frame_begin(&w, MSG_GETATTR, 0, 7);
+	proto_put_u64(&w, 1);
+	assert_int_equal(proto_frame_finish(&w), 0);
+	assert_int_equal(net_frame_write(cfd, &w), 0);
+	assert_int_equal(net_frame_read(sfd, PROTO_FRAME_MAX, &h, &payload), 0);
+	assert_int_equal(h.type, MSG_GETATTR);
+	assert_int_equal(h.reqid, 7);
+	assert_int_equal(msg_check(h.type, 0, payload.data, payload.len), 0);
+
+	proto_reply_begin(&w, MSG_GETATTR, 7, -ENOENT);
+	assert_int_equal(proto_frame_finish(&w), 0);
+	assert_int_equal(net_frame_write(sfd, &w), 0);
+	assert_int_equal(net_frame_read(cfd, PROTO_FRAME_MAX, &h, &payload), 0);
+	assert_int_equal(h.flags, PROTO_F_REPLY);
+	assert_int_equal(msg_check(h.type, 1, payload.data, payload.len), 0);
+
+	/* The peer going away is -ECONNRESET, not a short read. */
+	close(sfd);
+	assert_int_equal(net_frame_read(cfd, PROTO_FRAME_MAX, &h, &payload), -ECONNRESET);
+	close(cfd);
+	close(lfd);
+	proto_wbuf_free(&payload);
+	proto_wbuf_free(&w);
+}
+
+static void test_refused(void **state)
+{
+	char addr[64];
+	int lfd, fd = -1;
+
+	(void)state;
+	/* A port that was free a moment ago and is closed now. */
+	listen_any(&lfd, addr, sizeof(addr));
+	close(lfd);
+	assert_int_equal(net_connect(addr, 2000, &fd), -ECONNREFUSED);
+	assert_int_equal(fd, -1);
+}
+
+static void test_bad_addresses(void **state)
+{
+	int fd = -1;
+
+	(void)state;
+	assert_int_equal(net_connect("127.0.0.1", 100, &fd), -EINVAL);
+	assert_int_equal(net_connect("127.0.0.1:99999", 100, &fd), -EINVAL);
+	assert_int_equal(net_listen(":0", 1, &fd, NULL), -EINVAL);
+	assert_int_equal(net_listen("127.0.0.1:70000", 1, &fd, NULL), -EINVAL);
+	assert_int_equal(net_listen("127.0.0.1:0x10", 1, &fd, NULL), -EINVAL);
+	assert_int_equal(fd, -1);
+}
+
+static void test_read_timeout(void **state)
+{
+	struct timespec a, b;
+	char addr[64], c;
+	int lfd, cfd, sfd;
+	long ms;
+
+	(void)state;
+	listen_any(&lfd, addr, sizeof(addr));
+	assert_int_equal(net_connect(addr, 2000, &cfd), 0);
+	sfd = accept(lfd, NULL, NULL);
+	assert_true(sfd >= 0);
+	assert_int_equal(net_set_timeouts(cfd, 150), 0);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(net_read_full(cfd, &c, 1), -EAGAIN);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+	assert_true(ms >= 100 && ms < 5000);
+
+	/* Non-blocking mode: nothing to read is -EAGAIN at once. */
+	assert_int_equal(net_set_nonblock(cfd, 1), 0);
+	assert_int_equal(fcntl(cfd, F_GETFL) & O_NONBLOCK, O_NONBLOCK);
+	assert_int_equal(net_read_full(cfd, &c, 1), -EAGAIN);
+	assert_int_equal(net_set_nonblock(cfd, 0), 0);
+	assert_int_equal(fcntl(cfd, F_GETFL) & O_NONBLOCK, 0);
+	close(sfd);
+	close(cfd);
+	close(lfd);
+}
+
+static void test_write_to_closed(void **state)
+{
+	static char buf[1 << 16];
+	int sv[2], rc = 0;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[1]);
+	/* No SIGPIPE: the error comes back as a value. */
+	for (int i = 0; i < 4 && rc == 0; i++)
+		rc = net_write_full(sv[0], buf, sizeof(buf));
+	assert_int_equal(rc, -EPIPE);
+	close(sv[0]);
+}
+
+/* An argument selects tests by name (cmocka's * and ? wildcards). */
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_connect_and_frames),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_bad_addresses),
+		cmocka_unit_test(test_read_timeout),
+		cmocka_unit_test(test_write_to_closed),
+	};
+
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	return cmocka_run_group_tests_name("fs_net", tests, NULL, NULL);
+}
