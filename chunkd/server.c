@@ -1,0 +1,567 @@
+/* chunk_server: the chunk server's listening side.
+ *
+ * Threads: one accept thread, and one thread per connection doing blocking
+ * I/O under socket timeouts (conf.timeout_ms), so a slow or stalled peer
+ * stalls only its own thread. Connections are capped (conf.max_conns); one
+ * over the cap is closed at once. A connection's requests are served in
+ * order, one at a time (replies keep the request id); clients get
+ * parallelism from several connections. Between requests a connection may
+ * stay idle up to conf.idle_timeout_ms.
+ *
+ * Every connection starts with HELLO (role client or chunkd, our cluster
+ * uuid or zeros); block traffic is refused until the meta thread has
+ * registered us and knows the cluster's key, since nothing can be verified
+ * before that. Every frame is checked with msg_check before decoding; a
+ * broken frame closes that connection with one log line.
+ *
+ * BLK_PUT: verify the id, send the block on to the next server of the chain
+ * (pooled peer connection), store our copy while the rest of the chain
+ * works, then collect the chain's answer. If the next server fails, we try
+ * the one after it directly, so one dead server costs one copy, not the
+ * rest of the chain; every server gets a status in the reply. */
+#include "chunkd/server.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "chunkd/meta.h"
+#include "chunkd/peer.h"
+#include "fs/log.h"
+#include "fs/msg.h"
+#include "fs/net.h"
+#include "fs/xmalloc.h"
+
+/* The longest chain we forward: goals are 1..9. */
+#define SERVER_CHAIN_MAX 16
+
+struct conn {
+	struct chunkd *cd;
+	int fd;
+	char peer[64];
+	int has_hello;
+	struct proto_wbuf in;	/* the request being served */
+	struct proto_wbuf out;	/* the reply being built */
+	uint8_t *blk;		/* GET buffer, grown as needed */
+	uint32_t blk_cap;
+	struct conn *next, **pprev;
+};
+
+struct chunk_server {
+	pthread_t accept_thread;
+	pthread_mutex_t lock;	/* guards conns, nconns */
+	pthread_cond_t cond;	/* signalled when a connection ends */
+	struct conn *conns;
+	int nconns;
+};
+
+struct hop {
+	uint32_t id;
+	char addr[CHUNKD_ADDR_MAX];
+	int32_t status;
+};
+
+static int send_status(struct conn *c, const struct proto_hdr *h, int32_t status)
+{
+	int rc;
+
+	proto_reply_begin(&c->out, h->type, h->reqid, status);
+	rc = proto_frame_finish(&c->out);
+	return rc ? rc : net_frame_write(c->fd, &c->out);
+}
+
+/* ---- HELLO ---- */
+
+static int handle_hello(struct conn *c, const struct proto_hdr *h, struct proto_rbuf *r)
+{
+	struct chunkd *cd = c->cd;
+	struct casfs_uuid want, ours, zero = { 0 };
+	char auth[PROTO_STR_MAX + 1], name[PROTO_STR_MAX + 1];
+	uint64_t session;
+	uint16_t version;
+	uint8_t role;
+	int rc;
+
+	proto_get_u16(r, &version);
+	proto_get_u8(r, &role);
+	proto_get_uuid(r, &want);
+	proto_get_str(r, auth, sizeof(auth));
+	proto_get_u64(r, &session);
+	proto_get_str(r, name, sizeof(name));
+	if (proto_get_end(r))
+		return send_status(c, h, -EBADMSG);
+	if (version != PROTO_VERSION)
+		return send_status(c, h, -EPROTO);
+	if (role != PROTO_ROLE_CLIENT && role != PROTO_ROLE_CHUNKD)
+		return send_status(c, h, -EPERM);
+	if (cd->conf.auth_key && strcmp(auth, cd->conf.auth_key) != 0)
+		return send_status(c, h, -EACCES);
+	if (!chunkd_wait_registered(cd, cd->conf.timeout_ms))
+		return send_status(c, h, -EAGAIN);
+	pthread_mutex_lock(&cd->lock);
+	ours = cd->uuid;
+	pthread_mutex_unlock(&cd->lock);
+	if (memcmp(want.b, zero.b, sizeof(zero.b)) && memcmp(want.b, ours.b, sizeof(ours.b)))
+		return send_status(c, h, -EXDEV);
+	c->has_hello = 1;
+	proto_reply_begin(&c->out, MSG_HELLO, h->reqid, 0);
+	proto_put_u16(&c->out, PROTO_VERSION);
+	proto_put_uuid(&c->out, &ours);
+	proto_put_u64(&c->out, 0);
+	proto_put_bytes(&c->out, NULL, 0);
+	proto_put_u32(&c->out, (uint32_t)cd->conf.idle_timeout_ms);
+	rc = proto_frame_finish(&c->out);
+	return rc ? rc : net_frame_write(c->fd, &c->out);
+}
+
+/* ---- PUT and its chain ---- */
+
+static int32_t io_status(int rc)
+{
+	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+}
+
+/* Sends the block to hops[from], or the first later hop that takes it, with
+ * the rest of the chain after it. Hops skipped get their error. Returns the
+ * index reached (and *pc, *reqid), or -1. */
+static int fwd_send(struct chunkd *cd, struct hop *hops, int n, int from, const struct blk_id *id,
+		    uint32_t flags, const uint8_t *data, uint32_t len, struct chunk_peer_conn **pc,
+		    uint64_t *reqid)
+{
+	for (int i = from; i < n; i++) {
+		struct chunk_peer_conn *p;
+		size_t at;
+		int rc;
+
+		rc = chunk_peer_get(cd, hops[i].addr, &p);
+		if (rc) {
+			hops[i].status = io_status(rc);
+			continue;
+		}
+		*reqid = p->next_reqid++;
+		proto_frame_begin(&p->buf, MSG_BLK_PUT, 0, *reqid);
+		proto_put_blkid(&p->buf, id);
+		proto_put_u32(&p->buf, flags);
+		at = proto_put_array_begin(&p->buf);
+		for (int k = i + 1; k < n; k++) {
+			proto_put_u32(&p->buf, hops[k].id);
+			proto_put_str(&p->buf, hops[k].addr);
+		}
+		proto_put_array_end(&p->buf, at, (uint32_t)(n - i - 1));
+		proto_put_u32(&p->buf, len);
+		rc = chunk_wire_send_with_data(p->fd, &p->buf, data, len);
+		if (rc) {
+			hops[i].status = io_status(rc);
+			chunk_peer_release(cd, p, 0);
+			continue;
+		}
+		*pc = p;
+		return i;
+	}
+	return -1;
+}
+
+/* Collects the reply of hops[at] (which answers for hops[at..n)); on
+ * failure marks hops[at] and resends to the hops after it. */
+static void fwd_finish(struct chunkd *cd, struct hop *hops, int n, int at, const struct blk_id *id,
+		       uint32_t flags, const uint8_t *data, uint32_t len, struct chunk_peer_conn *pc,
+		       uint64_t reqid)
+{
+	while (at >= 0) {
+		struct proto_rbuf r;
+		int32_t status;
+		uint32_t count;
+		int rc;
+
+		rc = chunk_wire_read_reply(pc->fd, MSG_BLK_PUT, reqid, &pc->buf, &status);
+		if (rc) {
+			log_warn("chain: server %u (%s) failed: %s", hops[at].id, hops[at].addr,
+				 strerror(-rc));
+			hops[at].status = io_status(rc);
+			chunk_peer_release(cd, pc, 0);
+		} else if (status) {
+			hops[at].status = status;
+			chunk_peer_release(cd, pc, 1);
+		} else {
+			proto_rbuf_init(&r, pc->buf.data + 4, pc->buf.len - 4);
+			proto_get_count(&r, 8, &count);
+			/* one entry per copy, in chain order from hops[at] */
+			for (uint32_t k = 0; k < count && !r.err; k++) {
+				uint32_t sid;
+				int32_t st;
+
+				proto_get_u32(&r, &sid);
+				proto_get_i32(&r, &st);
+				if (at + (int)k < n && !r.err)
+					hops[at + k].status = st;
+			}
+			chunk_peer_release(cd, pc, 1);
+			return;
+		}
+		at = fwd_send(cd, hops, n, at + 1, id, flags, data, len, &pc, &reqid);
+	}
+}
+
+static int handle_put(struct conn *c, const struct proto_hdr *h, struct proto_rbuf *r)
+{
+	struct chunkd *cd = c->cd;
+	struct hop hops[SERVER_CHAIN_MAX];
+	struct chunk_peer_conn *pc = NULL;
+	struct blk_id id;
+	struct blk_key *key = NULL;
+	const uint8_t *data;
+	uint64_t reqid = 0;
+	uint32_t flags, n, len, self;
+	int is_new = 0, at = -1, rc;
+	int32_t own;
+	size_t arr;
+
+	proto_get_blkid(r, &id);
+	proto_get_u32(r, &flags);
+	proto_get_count(r, 6, &n);
+	if (n > SERVER_CHAIN_MAX)
+		return send_status(c, h, -EINVAL);
+	for (uint32_t i = 0; i < n; i++) {
+		proto_get_u32(r, &hops[i].id);
+		proto_get_str(r, hops[i].addr, sizeof(hops[i].addr));
+		hops[i].status = -EHOSTUNREACH;
+	}
+	proto_get_bytes(r, &data, &len);
+	if (proto_get_end(r))
+		return send_status(c, h, -EBADMSG);
+	if (len > CHUNK_BLOCK_MAX)
+		return send_status(c, h, -EFBIG);
+	key = xmalloc(sizeof(*key));
+	pthread_mutex_lock(&cd->lock);
+	*key = cd->key;
+	self = cd->server_id;
+	pthread_mutex_unlock(&cd->lock);
+	/* a wrong id stops here: it is never stored nor forwarded */
+	if (blk_verify(key, data, len, &id)) {
+		char hex[BLK_ID_HEX_LEN + 1];
+
+		blk_id_format(&id, hex);
+		log_warn("PUT from %s: data does not match id %s: refused", c->peer, hex);
+		rc = send_status(c, h, -EBADMSG);
+		goto out;
+	}
+	if (n > 0)
+		at = fwd_send(cd, hops, (int)n, 0, &id, flags, data, len, &pc, &reqid);
+	own = chunk_store_put(cd->store, &id, data, len, &is_new);
+	if (!own && (flags & MSG_PUT_SYNC))
+		own = chunk_store_sync(cd->store, &id, 1);
+	if (at >= 0)
+		fwd_finish(cd, hops, (int)n, at, &id, flags, data, len, pc, reqid);
+	if (is_new)
+		chunk_meta_added(cd, &id, len);
+	if (own) {
+		rc = send_status(c, h, own);
+		goto out;
+	}
+	proto_reply_begin(&c->out, MSG_BLK_PUT, h->reqid, 0);
+	arr = proto_put_array_begin(&c->out);
+	proto_put_u32(&c->out, self);
+	proto_put_i32(&c->out, 0);
+	for (uint32_t i = 0; i < n; i++) {
+		proto_put_u32(&c->out, hops[i].id);
+		proto_put_i32(&c->out, hops[i].status);
+	}
+	proto_put_array_end(&c->out, arr, n + 1);
+	rc = proto_frame_finish(&c->out);
+	if (!rc)
+		rc = net_frame_write(c->fd, &c->out);
+out:
+	free(key);
+	key = NULL;
+	return rc;
+}
+
+/* ---- GET, SYNC, HAVE ---- */
+
+static int handle_get(struct conn *c, const struct proto_hdr *h, struct proto_rbuf *r)
+{
+	struct blk_id id;
+	uint32_t off, want, len = 0;
+	int rc;
+
+	proto_get_blkid(r, &id);
+	proto_get_u32(r, &off);
+	proto_get_u32(r, &want);
+	if (proto_get_end(r))
+		return send_status(c, h, -EBADMSG);
+	if (!chunk_store_has(c->cd->store, &id, &len))
+		return send_status(c, h, -ENOENT);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (len > c->blk_cap) {
+			free(c->blk);
+			c->blk = xmalloc(len);
+			c->blk_cap = len;
+		}
+		rc = chunk_store_read(c->cd->store, &id, c->blk, c->blk_cap, &len);
+		if (rc != -ENOBUFS)
+			break;
+	}
+	if (rc)
+		return send_status(c, h, rc == -ENOBUFS ? -EIO : rc);
+	if (off > len)
+		return send_status(c, h, -EINVAL);
+	if (want == 0 || want > len - off)
+		want = len - off;
+	proto_reply_begin(&c->out, MSG_BLK_GET, h->reqid, 0);
+	proto_put_u32(&c->out, want);
+	return chunk_wire_send_with_data(c->fd, &c->out, c->blk + off, want);
+}
+
+/* Decodes an array of block ids; *ids is xmalloc'ed. */
+static int get_ids(struct proto_rbuf *r, struct blk_id **ids, uint32_t *n)
+{
+	if (proto_get_count(r, BLK_ID_SIZE, n))
+		return -EBADMSG;
+	*ids = xmalloc((*n ? *n : 1) * sizeof(**ids));
+	for (uint32_t i = 0; i < *n; i++)
+		proto_get_blkid(r, &(*ids)[i]);
+	return proto_get_end(r);
+}
+
+static int handle_sync(struct conn *c, const struct proto_hdr *h, struct proto_rbuf *r)
+{
+	struct blk_id *ids = NULL;
+	uint32_t n;
+	int rc;
+
+	rc = get_ids(r, &ids, &n);
+	if (!rc)
+		rc = chunk_store_sync(c->cd->store, ids, n);
+	free(ids);
+	ids = NULL;
+	return send_status(c, h, rc);
+}
+
+static int handle_have(struct conn *c, const struct proto_hdr *h, struct proto_rbuf *r)
+{
+	struct blk_id *ids = NULL;
+	uint32_t n, len;
+	size_t at;
+	int rc;
+
+	rc = get_ids(r, &ids, &n);
+	if (rc) {
+		rc = send_status(c, h, rc);
+		goto out;
+	}
+	proto_reply_begin(&c->out, MSG_BLK_HAVE, h->reqid, 0);
+	at = proto_put_array_begin(&c->out);
+	for (uint32_t i = 0; i < n; i++)
+		proto_put_u8(&c->out, (uint8_t)chunk_store_has(c->cd->store, &ids[i], &len));
+	proto_put_array_end(&c->out, at, n);
+	rc = proto_frame_finish(&c->out);
+	if (!rc)
+		rc = net_frame_write(c->fd, &c->out);
+out:
+	free(ids);
+	ids = NULL;
+	return rc;
+}
+
+/* ---- connection threads ---- */
+
+/* Serves one request; a negative return closes the connection. */
+static int conn_serve(struct conn *c, const struct proto_hdr *h)
+{
+	struct proto_rbuf r;
+	int rc;
+
+	if (h->flags & PROTO_F_REPLY) {
+		log_warn("%s: unexpected reply frame (type %u): closing", c->peer, h->type);
+		return -EPROTO;
+	}
+	rc = msg_check(h->type, 0, c->in.data, c->in.len);
+	if (rc)
+		return send_status(c, h, rc);
+	proto_rbuf_init(&r, c->in.data, c->in.len);
+	if (h->type == MSG_HELLO)
+		return handle_hello(c, h, &r);
+	if (!c->has_hello) {
+		log_warn("%s: request %u before HELLO: closing", c->peer, h->type);
+		send_status(c, h, -EPROTO);
+		return -EPROTO;
+	}
+	switch (h->type) {
+	case MSG_PING: return send_status(c, h, 0);
+	case MSG_BLK_PUT: return handle_put(c, h, &r);
+	case MSG_BLK_GET: return handle_get(c, h, &r);
+	case MSG_BLK_SYNC: return handle_sync(c, h, &r);
+	case MSG_BLK_HAVE: return handle_have(c, h, &r);
+	default: return send_status(c, h, -EOPNOTSUPP);
+	}
+}
+
+static void conn_unlink(struct chunkd *cd, struct conn *c)
+{
+	struct chunk_server *s = cd->server;
+
+	pthread_mutex_lock(&s->lock);
+	*c->pprev = c->next;
+	if (c->next)
+		c->next->pprev = c->pprev;
+	s->nconns--;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *conn_main(void *arg)
+{
+	struct conn *c = arg;
+	struct chunkd *cd = c->cd;
+	struct proto_hdr h;
+	int rc;
+
+	net_set_timeouts(c->fd, cd->conf.timeout_ms);
+	for (;;) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+		rc = poll(&pfd, 1, cd->conf.idle_timeout_ms);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0 || atomic_load(&cd->is_stopping))
+			break;
+		rc = net_frame_read(c->fd, PROTO_FRAME_MAX, &h, &c->in);
+		if (rc) {
+			if (rc != -ECONNRESET)
+				log_warn("%s: %s: closing", c->peer,
+					 rc == -EAGAIN ? "timed out mid-frame" : strerror(-rc));
+			break;
+		}
+		atomic_fetch_add(&cd->load, 1);
+		rc = conn_serve(c, &h);
+		atomic_fetch_sub(&cd->load, 1);
+		if (rc) {
+			if (rc != -EPROTO && rc != -ECONNRESET && rc != -EPIPE)
+				log_warn("%s: %s: closing", c->peer, strerror(-rc));
+			break;
+		}
+		/* a large request buffer is kept only while it is in use */
+		if (c->in.cap > (1u << 20) + 4096 && h.type != MSG_BLK_PUT) {
+			proto_wbuf_free(&c->in);
+			proto_wbuf_init(&c->in);
+		}
+	}
+	conn_unlink(cd, c);
+	close(c->fd);
+	proto_wbuf_free(&c->in);
+	proto_wbuf_free(&c->out);
+	free(c->blk);
+	c->blk = NULL;
+	free(c);
+	return NULL;
+}
+
+static void *accept_main(void *arg)
+{
+	struct chunkd *cd = arg;
+	struct chunk_server *s = cd->server;
+
+	while (!atomic_load(&cd->is_stopping)) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct conn *c;
+		pthread_attr_t attr;
+		pthread_t t;
+		int fd, one = 1;
+
+		fd = accept4(cd->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (atomic_load(&cd->is_stopping))
+				break;
+			log_warn("accept: %s", strerror(errno));
+			usleep(100 * 1000);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		pthread_mutex_lock(&s->lock);
+		if (s->nconns >= cd->conf.max_conns || atomic_load(&cd->is_stopping)) {
+			pthread_mutex_unlock(&s->lock);
+			log_warn("connection refused: %d connections already", cd->conf.max_conns);
+			close(fd);
+			continue;
+		}
+		c = xcalloc(1, sizeof(*c));
+		c->cd = cd;
+		c->fd = fd;
+		proto_wbuf_init(&c->in);
+		proto_wbuf_init(&c->out);
+		snprintf(c->peer, sizeof(c->peer), "connection %d", fd);
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->pprev = &c->next;
+		c->pprev = &s->conns;
+		s->conns = c;
+		s->nconns++;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, conn_main, c)) {
+			*c->pprev = c->next;
+			if (c->next)
+				c->next->pprev = c->pprev;
+			s->nconns--;
+			pthread_mutex_unlock(&s->lock);
+			close(fd);
+			proto_wbuf_free(&c->in);
+			proto_wbuf_free(&c->out);
+			free(c);
+			log_warn("cannot start a connection thread");
+			pthread_attr_destroy(&attr);
+			continue;
+		}
+		pthread_mutex_unlock(&s->lock);
+		pthread_attr_destroy(&attr);
+	}
+	return NULL;
+}
+
+int chunk_server_start(struct chunkd *cd)
+{
+	struct chunk_server *s = xcalloc(1, sizeof(*s));
+	int rc;
+
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	cd->server = s;
+	rc = pthread_create(&s->accept_thread, NULL, accept_main, cd);
+	if (rc) {
+		pthread_cond_destroy(&s->cond);
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		cd->server = NULL;
+		return -rc;
+	}
+	return 0;
+}
+
+void chunk_server_stop(struct chunkd *cd)
+{
+	struct chunk_server *s = cd->server;
+
+	if (!s)
+		return;
+	shutdown(cd->listen_fd, SHUT_RDWR);
+	pthread_join(s->accept_thread, NULL);
+	pthread_mutex_lock(&s->lock);
+	for (struct conn *c = s->conns; c; c = c->next)
+		shutdown(c->fd, SHUT_RDWR);
+	while (s->nconns > 0)
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	cd->server = NULL;
+}
