@@ -5,6 +5,8 @@
  * exactly one "casfs: ..." line on stderr (2 for bad usage). main() and the
  * command table are in cli_main.c. Single-threaded. */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "fs/conf.h"
 #include "fs/log.h"
 #include "fs/net.h"
+#include "fs/xmalloc.h"
 
 int cli_err(const char *fmt, ...)
 {
@@ -126,3 +129,27 @@ int cli_connect(struct cli_ctx *c, const char *addr, struct cli_conn *conn)
 	return 0;
 }
 
+/* Finds a casfs binary: next to this casfs first, then on $PATH. */
+int cli_find_bin(const char *name, char *out)
+{
+	char self[PATH_MAX], *path, *save = NULL, *d;
+	const char *env = getenv("PATH");
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = '\0';
+		snprintf(out, PATH_MAX, "%s/%s", dirname(self), name);
+		if (access(out, X_OK) == 0)
+			return 0;
+	}
+	path = xstrdup(env ? env : "/usr/local/bin:/usr/bin:/bin");
+	for (d = strtok_r(path, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		snprintf(out, PATH_MAX, "%s/%s", d, name);
+		if (access(out, X_OK) == 0) {
+			free(path), path = NULL;
+			return 0;
+		}
+	}
+	free(path), path = NULL;
+	return cli_err("cannot find %s next to casfs or on PATH (build it with make)", name);
+}

@@ -1,7 +1,7 @@
 # The admin CLI `casfs`: cluster commands, the local cluster and SSH host
 # management (libssh2).
 CLI_SRCS := client/cli_main.c client/cli.c client/cli_conn.c client/cli_out.c client/cli_cmd.c \
-	client/cli_path.c client/local.c client/cli_ssh.c
+	client/cli_path.c client/local.c client/cli_ssh.c client/ssh.c
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 BINS += $(BUILD)/casfs
 

@@ -39,6 +39,9 @@ const char *cli_meta_addr(struct cli_ctx *c);
 /* Opens an admin connection to addr; prints one clear line and returns 1
  * on failure, 0 on success. */
 int cli_connect(struct cli_ctx *c, const char *addr, struct cli_conn *conn);
+/* Finds a casfs binary (out: PATH_MAX bytes): next to this casfs first
+ * (/proc/self/exe), then on $PATH. 0, or 1 with the error printed. */
+int cli_find_bin(const char *name, char *out);
 /* The text for a metad error status in this context ("permission denied"). */
 const char *cli_strerror(int rc);
 

@@ -173,31 +173,6 @@ static int local_read_addr(const struct local *l, const char *name, char *out, s
 	return 0;
 }
 
-/* Finds a casfs binary: next to this casfs first, then on $PATH. */
-static int local_find_bin(const char *name, char *out)
-{
-	char self[PATH_MAX], *path, *save = NULL, *d;
-	const char *env = getenv("PATH");
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-	if (n > 0) {
-		self[n] = '\0';
-		snprintf(out, PATH_MAX, "%s/%s", dirname(self), name);
-		if (access(out, X_OK) == 0)
-			return 0;
-	}
-	path = xstrdup(env ? env : "/usr/local/bin:/usr/bin:/bin");
-	for (d = strtok_r(path, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		snprintf(out, PATH_MAX, "%s/%s", d, name);
-		if (access(out, X_OK) == 0) {
-			free(path), path = NULL;
-			return 0;
-		}
-	}
-	free(path), path = NULL;
-	return cli_err("cannot find %s next to casfs or on PATH (build it with make)", name);
-}
-
 /* Starts argv detached (new session, stdin /dev/null, output appended to
  * DIR/NAME.log) and records its pid in DIR/NAME.pid. */
 static int local_spawn(const struct local *l, const char *name, char *const argv[], pid_t *pid)
@@ -475,7 +450,7 @@ static int local_start_metad(struct cli_ctx *c, struct local *l)
 	if (pid)
 		return local_read_addr(l, "meta", l->meta_addr, sizeof(l->meta_addr)) ?
 		       cli_err("metad (pid %d) runs but %s/meta.addr is missing", (int)pid, l->dir) : 0;
-	rc = local_find_bin("casfs-metad", bin);
+	rc = cli_find_bin("casfs-metad", bin);
 	if (rc)
 		return rc;
 	local_path(l, data, "meta", "");
@@ -513,7 +488,7 @@ static int local_start_chunkd(struct local *l, unsigned i, pid_t *pid)
 	*pid = 0;
 	if (local_running(l, name, l->dir))
 		return 0;
-	rc = local_find_bin("casfs-chunkd", bin);
+	rc = cli_find_bin("casfs-chunkd", bin);
 	if (rc)
 		return rc;
 	local_path(l, data, name, "");
@@ -540,7 +515,7 @@ static int local_mount(struct cli_ctx *c, struct local *l)
 		local_run(umount, 0);
 	if (mkdir(l->mnt, 0755) < 0 && errno != EEXIST)
 		return cli_err("cannot create %s: %s", l->mnt, strerror(errno));
-	rc = local_find_bin("casfs-mount", bin);
+	rc = cli_find_bin("casfs-mount", bin);
 	if (rc)
 		return rc;
 	if (local_spawn(l, "mount", argv, &pid))
