@@ -1,0 +1,30 @@
+/* cl_cache: a bounded LRU of verified blocks, keyed by block id. Blocks are
+ * immutable and content-addressed, so an entry never goes stale. */
+#ifndef CASFS_CL_CACHE_H
+#define CASFS_CL_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs/ids.h"
+
+struct cl_cache;
+
+/* max_bytes = 0 disables caching (every lookup misses). */
+struct cl_cache *cl_cache_new(uint64_t max_bytes);
+void cl_cache_free(struct cl_cache *c);
+
+/* Copies bytes [off, off + len) of the cached block id into out, clipped to
+ * the block's length; *got receives the count. 0, or -ENOENT when the block
+ * is not cached. */
+int cl_cache_read(struct cl_cache *c, const struct blk_id *id, uint32_t off, void *out,
+		  uint32_t len, uint32_t *got);
+/* Whether id is cached (no LRU update). */
+int cl_cache_has(struct cl_cache *c, const struct blk_id *id);
+/* Inserts a copy of data (already verified against id), evicting the least
+ * recently used blocks to stay within the bound. */
+void cl_cache_put(struct cl_cache *c, const struct blk_id *id, const void *data, uint32_t len);
+/* Bytes and blocks currently held. */
+void cl_cache_usage(struct cl_cache *c, uint64_t *bytes, uint64_t *blocks);
+
+#endif

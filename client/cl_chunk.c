@@ -1,0 +1,333 @@
+/* cl_chunk: the client side of the chunk-server protocol.
+ *
+ * Each call borrows a connection to the server from an idle pool (or opens
+ * one and says HELLO), sends one request, reads its reply and gives the
+ * connection back; a call that fails closes its connection instead. One
+ * request is in flight per connection, so parallelism comes from the number
+ * of threads calling (the upload workers and FUSE workers), each on its own
+ * connection. A pooled connection may have died with its server: the first
+ * attempt on a pooled connection is retried once on a fresh one.
+ *
+ * Locking: mu guards the idle list only; connections in use belong to the
+ * calling thread.
+ */
+#include "client/cl_chunk.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs/log.h"
+#include "fs/msg.h"
+#include "fs/net.h"
+#include "fs/xmalloc.h"
+
+/* A block of 8 MiB crosses loopback in well under a second; 30 s leaves room
+ * for a chain of slow disks while still failing over from a hung server. */
+#define CL_CHUNK_IO_MS 30000
+#define CL_CHUNK_CONNECT_MS 3000
+/* Enough idle connections per server for the upload workers and readers. */
+#define CL_CHUNK_IDLE_MAX 32
+
+struct cl_conn {
+	int fd;
+	char addr[CL_ADDR_MAX];
+	struct cl_conn *next;
+};
+
+struct cl_chunk {
+	char *auth;
+	struct casfs_uuid cluster;
+	pthread_mutex_t mu;
+	struct cl_conn *idle;
+	size_t nidle;
+	uint64_t next_reqid;
+};
+
+struct cl_chunk *cl_chunk_new(const char *auth, const struct casfs_uuid *cluster)
+{
+	struct cl_chunk *c = xcalloc(1, sizeof(*c));
+
+	c->auth = xstrdup(auth ? auth : "");
+	c->cluster = *cluster;
+	c->next_reqid = 1;
+	pthread_mutex_init(&c->mu, NULL);
+	return c;
+}
+
+void cl_chunk_free(struct cl_chunk *c)
+{
+	struct cl_conn *k;
+
+	if (!c)
+		return;
+	while ((k = c->idle)) {
+		c->idle = k->next;
+		close(k->fd);
+		free(k);
+		k = NULL;
+	}
+	pthread_mutex_destroy(&c->mu);
+	free(c->auth);
+	c->auth = NULL;
+	free(c);
+}
+
+static uint64_t chunk_reqid(struct cl_chunk *c)
+{
+	uint64_t id;
+
+	pthread_mutex_lock(&c->mu);
+	id = c->next_reqid++;
+	pthread_mutex_unlock(&c->mu);
+	return id;
+}
+
+/* Sends the finished frame req on k and reads the matching reply into rep;
+ * returns the reply status, with rep holding the fields after it. Any
+ * transport or framing error marks the connection unusable (*broken = 1). */
+static int conn_call(struct cl_conn *k, struct proto_wbuf *req, struct proto_wbuf *rep,
+		     int *broken)
+{
+	struct proto_hdr h, sent;
+	struct proto_rbuf r;
+	int32_t status;
+	int rc;
+
+	*broken = 1;
+	proto_hdr_decode(req->data, PROTO_FRAME_MAX, &sent);
+	rc = net_frame_write(k->fd, req);
+	if (rc)
+		return rc;
+	rc = net_frame_read(k->fd, PROTO_FRAME_MAX, &h, rep);
+	if (rc)
+		return rc;
+	if (!(h.flags & PROTO_F_REPLY) || h.reqid != sent.reqid || h.type != sent.type ||
+	    msg_check(h.type, 1, rep->data, rep->len)) {
+		log_warn("chunkd %s: bad reply to %u, closing", k->addr, sent.type);
+		return -EPROTO;
+	}
+	*broken = 0;
+	proto_rbuf_init(&r, rep->data, rep->len);
+	proto_get_i32(&r, &status);
+	if (status)
+		return status;
+	memmove(rep->data, rep->data + 4, rep->len - 4);
+	rep->len -= 4;
+	return 0;
+}
+
+static int conn_open(struct cl_chunk *c, const char *addr, struct cl_conn **out)
+{
+	struct cl_conn *k = xcalloc(1, sizeof(*k));
+	struct proto_wbuf req, rep;
+	int rc, broken;
+
+	snprintf(k->addr, sizeof(k->addr), "%s", addr);
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	rc = net_connect(addr, CL_CHUNK_CONNECT_MS, &k->fd);
+	if (rc) {
+		free(k);
+		k = NULL;
+		goto out;
+	}
+	net_set_timeouts(k->fd, CL_CHUNK_IO_MS);
+	proto_frame_begin(&req, MSG_HELLO, 0, chunk_reqid(c));
+	proto_put_u16(&req, PROTO_VERSION);
+	proto_put_u8(&req, PROTO_ROLE_CLIENT);
+	proto_put_uuid(&req, &c->cluster);
+	proto_put_str(&req, c->auth);
+	proto_put_u64(&req, 0);
+	proto_put_str(&req, "casfs-client");
+	proto_frame_finish(&req);
+	rc = conn_call(k, &req, &rep, &broken);
+	if (rc) {
+		close(k->fd);
+		free(k);
+		k = NULL;
+		goto out;
+	}
+	*out = k;
+out:
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+	return rc;
+}
+
+/* Borrows an idle connection to addr; *pooled says whether it came from the
+ * pool (and so may be stale). */
+static int conn_get(struct cl_chunk *c, const char *addr, struct cl_conn **out, int *pooled)
+{
+	struct cl_conn **pp;
+
+	pthread_mutex_lock(&c->mu);
+	for (pp = &c->idle; *pp; pp = &(*pp)->next) {
+		if (!strcmp((*pp)->addr, addr)) {
+			*out = *pp;
+			*pp = (*pp)->next;
+			c->nidle--;
+			pthread_mutex_unlock(&c->mu);
+			*pooled = 1;
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	*pooled = 0;
+	return conn_open(c, addr, out);
+}
+
+static void conn_put(struct cl_chunk *c, struct cl_conn *k, int broken)
+{
+	pthread_mutex_lock(&c->mu);
+	if (!broken && c->nidle < CL_CHUNK_IDLE_MAX) {
+		k->next = c->idle;
+		c->idle = k;
+		c->nidle++;
+		k = NULL;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (k) {
+		close(k->fd);
+		free(k);
+		k = NULL;
+	}
+}
+
+/* One request to addr with a retry on a fresh connection when a pooled one
+ * turns out dead. req is a frame begun but not finished. */
+static int chunk_call(struct cl_chunk *c, const char *addr, struct proto_wbuf *req,
+		      struct proto_wbuf *rep, int *answered)
+{
+	struct cl_conn *k;
+	int rc, pooled, broken = 1;
+
+	if (answered)
+		*answered = 0;
+	memcpy(req->data + 8, &(uint64_t){ htole64(chunk_reqid(c)) }, 8);
+	rc = proto_frame_finish(req);
+	if (rc)
+		return rc;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		rc = conn_get(c, addr, &k, &pooled);
+		if (rc)
+			return rc;
+		rc = conn_call(k, req, rep, &broken);
+		conn_put(c, k, broken);
+		if (!broken || !pooled)
+			break;
+	}
+	if (answered)
+		*answered = !broken;
+	return rc;
+}
+
+int cl_chunk_put(struct cl_chunk *c, const struct blk_id *id, uint32_t flags,
+		 const struct cl_server *chain, uint32_t n, const void *data, uint32_t len,
+		 int *status)
+{
+	struct proto_wbuf req, rep;
+	struct proto_rbuf r;
+	uint32_t count, sid;
+	int32_t st;
+	size_t at;
+	int rc, answered;
+
+	for (uint32_t i = 0; i < n; i++)
+		status[i] = -EHOSTUNREACH;
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	proto_frame_begin(&req, MSG_BLK_PUT, 0, 0);
+	proto_put_blkid(&req, id);
+	proto_put_u32(&req, flags);
+	at = proto_put_array_begin(&req);
+	for (uint32_t i = 1; i < n; i++) {
+		proto_put_u32(&req, chain[i].id);
+		proto_put_str(&req, chain[i].addr);
+	}
+	proto_put_array_end(&req, at, n ? n - 1 : 0);
+	proto_put_bytes(&req, data, len);
+	rc = chunk_call(c, chain[0].addr, &req, &rep, &answered);
+	if (rc) {
+		log_warn("chunkd %s: BLK_PUT failed: %s", chain[0].addr, strerror(-rc));
+		/* A failed reply means the receiver's own copy failed; the rest
+		 * of the chain is unknown. */
+		if (answered) {
+			status[0] = rc;
+			rc = 0;
+		}
+		goto out;
+	}
+	proto_rbuf_init(&r, rep.data, rep.len);
+	if (proto_get_count(&r, 8, &count))
+		goto bad;
+	for (uint32_t k = 0; k < count; k++) {
+		proto_get_u32(&r, &sid);
+		proto_get_i32(&r, &st);
+		for (uint32_t i = 0; i < n; i++)
+			if (chain[i].id == sid)
+				status[i] = st;
+	}
+	if (proto_get_end(&r))
+		goto bad;
+	goto out;
+bad:
+	rc = -EPROTO;
+out:
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+	return rc;
+}
+
+int cl_chunk_get(struct cl_chunk *c, const char *addr, const struct blk_id *id,
+		 struct proto_wbuf *out)
+{
+	struct proto_wbuf req;
+	struct proto_rbuf r;
+	const uint8_t *p;
+	uint32_t len;
+	int rc;
+
+	proto_wbuf_init(&req);
+	proto_frame_begin(&req, MSG_BLK_GET, 0, 0);
+	proto_put_blkid(&req, id);
+	proto_put_u32(&req, 0);
+	proto_put_u32(&req, 0);
+	rc = chunk_call(c, addr, &req, out, NULL);
+	if (rc)
+		goto out;
+	proto_rbuf_init(&r, out->data, out->len);
+	proto_get_bytes(&r, &p, &len);
+	if (proto_get_end(&r)) {
+		rc = -EPROTO;
+		goto out;
+	}
+	memmove(out->data, p, len);
+	out->len = len;
+out:
+	proto_wbuf_free(&req);
+	return rc;
+}
+
+int cl_chunk_sync(struct cl_chunk *c, const char *addr, const struct blk_id *ids, uint32_t n)
+{
+	struct proto_wbuf req, rep;
+	size_t at;
+	int rc;
+
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	proto_frame_begin(&req, MSG_BLK_SYNC, 0, 0);
+	at = proto_put_array_begin(&req);
+	for (uint32_t i = 0; i < n; i++)
+		proto_put_blkid(&req, &ids[i]);
+	proto_put_array_end(&req, at, n);
+	rc = chunk_call(c, addr, &req, &rep, NULL);
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+	return rc;
+}

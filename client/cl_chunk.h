@@ -1,0 +1,41 @@
+/* cl_chunk: pooled blocking connections to chunk servers and the three block
+ * calls a client makes (BLK_PUT down a chain, BLK_GET, BLK_SYNC). */
+#ifndef CASFS_CL_CHUNK_H
+#define CASFS_CL_CHUNK_H
+
+#include <stdint.h>
+
+#include "fs/ids.h"
+#include "fs/proto.h"
+
+/* Replication chains are at most 9 long (goal 1..9). */
+#define CL_CHAIN_MAX 9
+#define CL_ADDR_MAX 128
+
+struct cl_server {
+	uint32_t id;
+	char addr[CL_ADDR_MAX];
+};
+
+struct cl_chunk;
+
+/* auth and cluster go into each connection's HELLO; copied. */
+struct cl_chunk *cl_chunk_new(const char *auth, const struct casfs_uuid *cluster);
+void cl_chunk_free(struct cl_chunk *c);
+
+/* Streams data down chain[0..n): chain[0] receives it and forwards it.
+ * status[i] receives chain[i]'s result (0 = stored; -EHOSTUNREACH when the
+ * reply did not mention it). Returns 0 when the receiver answered (its own
+ * copy may still have failed: see status[0]), or -errno when chain[0] could
+ * not be reached or answered garbage. */
+int cl_chunk_put(struct cl_chunk *c, const struct blk_id *id, uint32_t flags,
+		 const struct cl_server *chain, uint32_t n, const void *data, uint32_t len,
+		 int *status);
+/* Reads block id from server addr into out (reset first). Does not verify:
+ * the caller does. -ENOENT, -EIO, or a connection error. */
+int cl_chunk_get(struct cl_chunk *c, const char *addr, const struct blk_id *id,
+		 struct proto_wbuf *out);
+/* Asks addr to make ids[0..n) durable. */
+int cl_chunk_sync(struct cl_chunk *c, const char *addr, const struct blk_id *ids, uint32_t n);
+
+#endif

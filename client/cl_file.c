@@ -1,0 +1,1503 @@
+/* cl_file: the data path of the client.
+ *
+ * Every open inode has one struct cl_file shared by all its handles. Writes
+ * land in per-block buffers (struct cl_dirty), each holding the block's whole
+ * current content: a write that covers part of a block first reads the old
+ * block (read-modify-write). A block written from its start to its end
+ * leaves at once; the rest leave on flush. Upload workers hash a block,
+ * PLACE it, stream it down its chain with BLK_PUT (several blocks in flight)
+ * and record the copies stored; flush waits for them and commits every new
+ * block reference in one COMMIT. A block whose chain loses servers is
+ * committed with the copies that were stored (metad repairs the rest); one
+ * with no copy is re-placed and retried until a deadline, then the flush
+ * returns -EIO. Acknowledged data is never dropped silently.
+ *
+ * Reads serve buffered blocks first, then the block map (BMAP, cached per
+ * open inode and reloaded at open when nobody else had it open:
+ * close-to-open), then the block cache, then the replicas in order, each
+ * copy verified with blk_verify; a missing or bad copy is reported with
+ * REPORT_BAD and the next replica tried. Sequential readers prefetch the
+ * next blocks into the cache through the same workers.
+ *
+ * Locking: fs->mu guards the inode table, the server table and the job
+ * queue. f->mu guards everything in a cl_file; it may be held while taking
+ * fs->mu, never the other way round. f->mu is held across the network only
+ * while filling a block for read-modify-write (so a block is filled once).
+ * A buffer being uploaded (is_uploading) is read-only: writers to that block
+ * wait for the upload to finish, so uploads of one block never overlap and
+ * the last one wins.
+ */
+#include "client/cl_file.h"
+
+#include <errno.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/cl_ns.h"
+#include "fs/log.h"
+#include "fs/msg.h"
+#include "fs/xmalloc.h"
+
+#define CL_FILE_BUCKETS 256
+/* Blocks in flight per file: 8 x 1 MiB keeps a 3-server chain busy on
+ * loopback while bounding the client's memory per writer. */
+#define CL_INFLIGHT_MAX 8
+/* Buffered (not yet leaving) blocks per file before they are pushed out:
+ * random writers (sqlite) re-dirty the same blocks, so keep a few. */
+#define CL_DIRTY_MAX 64
+/* Blocks to read ahead for a sequential reader. */
+#define CL_READAHEAD 4
+/* How long a block keeps being re-placed when no server stores it: longer
+ * than metad's chunk-server timeout so a dead server leaves the chains. */
+#define CL_PUT_DEADLINE_S 60
+#define CL_BMAP_BATCH 65536
+/* A default for a file whose block size metad did not give (never 0). */
+#define CL_BS_DEFAULT (1u << 20)
+
+struct cl_bent {
+	uint64_t index;
+	struct blk_id id;
+	uint32_t len;
+	uint32_t nsrv;
+	uint32_t srv[CL_CHAIN_MAX];
+};
+
+struct cl_dirty {
+	uint64_t index;
+	uint8_t *buf;		/* bs bytes: the block's whole current content */
+	uint32_t cov;		/* bytes written contiguously from the start */
+	int is_uploading;
+	struct cl_dirty *next;
+};
+
+struct cl_file {
+	struct cl_files *fs;
+	uint64_t ino;
+	int refs;			/* guarded by fs->mu */
+	struct cl_file *hnext;		/* guarded by fs->mu */
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	pthread_mutex_t flush_mu;	/* one flush at a time */
+	uint32_t bs;
+	uint64_t size;			/* local view, including buffered writes */
+	int need_commit;
+	int err;			/* first upload failure since the last flush */
+	int has_locks;
+	struct cl_dirty *dirty;
+	size_t ndirty;
+	int inflight;			/* uploads queued or running */
+	int prefetching;
+	struct cl_bent *done;		/* stored, not yet committed */
+	size_t ndone, capdone;
+	struct cl_bent *unsynced;	/* committed since the last fsync */
+	size_t nunsynced, capunsynced;
+	int is_map_valid;
+	struct cl_bent *map;		/* sorted by index, non-null blocks only */
+	size_t nmap, capmap;
+	uint64_t seq_next;		/* where a sequential reader reads next */
+	struct casfs_time mtime;	/* as last seen from metad */
+};
+
+struct cl_job {
+	struct cl_file *f;
+	struct cl_dirty *d;		/* upload, or NULL for a prefetch of e */
+	struct cl_bent e;
+	struct cl_job *next;
+};
+
+struct cl_files {
+	struct cl_meta *meta;
+	struct cl_chunk *chunk;
+	struct cl_cache *cache;
+	pthread_mutex_t mu;
+	pthread_cond_t job_cond;
+	struct cl_file *table[CL_FILE_BUCKETS];
+	struct cl_server *servers;
+	size_t nservers, capservers;
+	struct cl_job *head, *tail;
+	pthread_t *workers;
+	int nworkers;
+	int is_stopping;
+};
+
+void cl_file_span(uint64_t off, uint64_t len, uint32_t bs, uint64_t *first, uint64_t *count)
+{
+	*first = off / bs;
+	*count = len ? (off + len - 1) / bs - *first + 1 : 0;
+}
+
+uint32_t cl_file_block_len(uint64_t size, uint32_t bs, uint64_t index)
+{
+	uint64_t start = index * bs;
+
+	if (size <= start)
+		return 0;
+	return size - start >= bs ? bs : (uint32_t)(size - start);
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* ---- server table ---- */
+
+static void servers_learn(struct cl_files *fs, uint32_t id, const char *addr)
+{
+	size_t i;
+
+	pthread_mutex_lock(&fs->mu);
+	for (i = 0; i < fs->nservers; i++)
+		if (fs->servers[i].id == id)
+			break;
+	if (i == fs->nservers) {
+		if (fs->nservers == fs->capservers) {
+			fs->capservers = fs->capservers ? 2 * fs->capservers : 16;
+			fs->servers = xrealloc(fs->servers, fs->capservers * sizeof(*fs->servers));
+		}
+		fs->nservers++;
+	}
+	fs->servers[i].id = id;
+	size_t n = strlen(addr);
+
+	if (n >= CL_ADDR_MAX)
+		n = CL_ADDR_MAX - 1;
+	memcpy(fs->servers[i].addr, addr, n);
+	fs->servers[i].addr[n] = '\0';
+	pthread_mutex_unlock(&fs->mu);
+}
+
+static int servers_addr(struct cl_files *fs, uint32_t id, char *out)
+{
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&fs->mu);
+	for (size_t i = 0; i < fs->nservers; i++) {
+		if (fs->servers[i].id == id) {
+			memcpy(out, fs->servers[i].addr, CL_ADDR_MAX);
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->mu);
+	return rc;
+}
+
+/* Reads the trailing [server id, address] array of BMAP and PLACE. */
+static int servers_decode(struct cl_files *fs, struct proto_rbuf *r)
+{
+	char addr[PROTO_STR_MAX + 1];
+	uint32_t n, id;
+
+	if (proto_get_count(r, 6, &n))
+		return -EPROTO;
+	for (uint32_t i = 0; i < n; i++) {
+		proto_get_u32(r, &id);
+		proto_get_str(r, addr, sizeof(addr));
+		if (r->err || strlen(addr) >= CL_ADDR_MAX)
+			return -EPROTO;
+		servers_learn(fs, id, addr);
+	}
+	return proto_get_end(r) ? -EPROTO : 0;
+}
+
+/* ---- block maps (f->mu held) ---- */
+
+static size_t map_search(const struct cl_bent *v, size_t n, uint64_t index)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].index < index)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static const struct cl_bent *map_find(struct cl_file *f, uint64_t index)
+{
+	size_t i = map_search(f->map, f->nmap, index);
+
+	return i < f->nmap && f->map[i].index == index ? &f->map[i] : NULL;
+}
+
+/* Inserts or replaces e; a null id removes the entry (a hole). */
+static void map_set(struct cl_file *f, const struct cl_bent *e)
+{
+	size_t i;
+
+	if (!f->is_map_valid)
+		return;
+	i = map_search(f->map, f->nmap, e->index);
+	if (i < f->nmap && f->map[i].index == e->index) {
+		if (blk_id_is_null(&e->id)) {
+			memmove(&f->map[i], &f->map[i + 1], (f->nmap - i - 1) * sizeof(*f->map));
+			f->nmap--;
+		} else {
+			f->map[i] = *e;
+		}
+		return;
+	}
+	if (blk_id_is_null(&e->id))
+		return;
+	if (f->nmap == f->capmap) {
+		f->capmap = f->capmap ? 2 * f->capmap : 64;
+		f->map = xrealloc(f->map, f->capmap * sizeof(*f->map));
+	}
+	memmove(&f->map[i + 1], &f->map[i], (f->nmap - i) * sizeof(*f->map));
+	f->map[i] = *e;
+	f->nmap++;
+}
+
+static void bent_append(struct cl_bent **v, size_t *n, size_t *cap, const struct cl_bent *e)
+{
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 64;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[(*n)++] = *e;
+}
+
+/* Loads the whole block map with BMAP (f->mu held; it is a metad round trip,
+ * kept under the lock so that a map is never half loaded). */
+static int map_load(struct cl_file *f)
+{
+	struct proto_wbuf req, rep;
+	struct proto_rbuf r;
+	struct casfs_attr a;
+	uint64_t first = 0, nblocks;
+	uint32_t n, nsrv;
+	int rc = 0;
+
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	f->nmap = 0;
+	f->is_map_valid = 1;
+	nblocks = (f->size + f->bs - 1) / f->bs;
+	do {
+		uint32_t count = nblocks - first > CL_BMAP_BATCH ? CL_BMAP_BATCH
+								 : (uint32_t)(nblocks - first);
+
+		proto_frame_begin(&req, MSG_BMAP, 0, 0);
+		proto_put_u64(&req, f->ino);
+		proto_put_u64(&req, first);
+		proto_put_u32(&req, count ? count : 1);
+		rc = cl_meta_call(f->fs->meta, &req, &rep);
+		if (rc)
+			break;
+		proto_rbuf_init(&r, rep.data, rep.len);
+		proto_get_attr(&r, &a);
+		if (proto_get_count(&r, 8 + BLK_ID_SIZE + 4 + 4, &n)) {
+			rc = -EPROTO;
+			break;
+		}
+		for (uint32_t i = 0; i < n && !r.err; i++) {
+			struct cl_bent e = { 0 };
+
+			proto_get_u64(&r, &e.index);
+			proto_get_blkid(&r, &e.id);
+			proto_get_u32(&r, &e.len);
+			if (proto_get_count(&r, 4, &nsrv))
+				break;
+			for (uint32_t k = 0; k < nsrv && !r.err; k++) {
+				uint32_t sid;
+
+				proto_get_u32(&r, &sid);
+				if (e.nsrv < CL_CHAIN_MAX)
+					e.srv[e.nsrv++] = sid;
+			}
+			if (!blk_id_is_null(&e.id) && e.len <= f->bs)
+				map_set(f, &e);
+		}
+		if (r.err || (rc = servers_decode(f->fs, &r)) != 0) {
+			rc = -EPROTO;
+			break;
+		}
+		first += CL_BMAP_BATCH;
+	} while (first < nblocks);
+	if (rc) {
+		f->is_map_valid = 0;
+		log_warn("BMAP of inode %llu failed: %s", (unsigned long long)f->ino,
+			 strerror(-rc));
+	}
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+	return rc;
+}
+
+/* ---- fetching blocks (no lock held) ---- */
+
+static void report_bad(struct cl_files *fs, const struct blk_id *id, uint32_t sid)
+{
+	struct proto_wbuf req, rep;
+
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	proto_frame_begin(&req, MSG_REPORT_BAD, 0, 0);
+	proto_put_blkid(&req, id);
+	proto_put_u32(&req, sid);
+	cl_meta_call(fs->meta, &req, &rep);
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+}
+
+/* Gets block e into the cache or, with no cache, into out (bs bytes; may be
+ * NULL for a prefetch). Tries each replica in turn; a copy that is missing
+ * or does not verify is reported. 0, or -EIO when no copy was good. */
+static int block_fetch(struct cl_files *fs, const struct cl_bent *e, uint8_t *out)
+{
+	char addr[CL_ADDR_MAX];
+	struct proto_wbuf data;
+	int rc = -EIO;
+
+	if (cl_cache_has(fs->cache, &e->id))
+		return 0;
+	proto_wbuf_init(&data);
+	for (uint32_t i = 0; i < e->nsrv; i++) {
+		int r;
+
+		if (servers_addr(fs, e->srv[i], addr))
+			continue;
+		r = cl_chunk_get(fs->chunk, addr, &e->id, &data);
+		if (!r && (data.len != e->len ||
+			   blk_verify(cl_meta_key(fs->meta), data.data, data.len, &e->id)))
+			r = -EBADMSG;
+		if (!r) {
+			cl_cache_put(fs->cache, &e->id, data.data, data.len);
+			if (out)
+				memcpy(out, data.data, data.len);
+			rc = 0;
+			break;
+		}
+		log_warn("block read from %s failed: %s", addr, strerror(-r));
+		if (r == -ENOENT || r == -EIO || r == -EBADMSG)
+			report_bad(fs, &e->id, e->srv[i]);
+	}
+	proto_wbuf_free(&data);
+	return rc;
+}
+
+/* Copies bytes [off, off + len) of block e into out (zeros past its stored
+ * length). Drops and retakes f->mu around the network; reloads the map once
+ * when every replica failed (locations move when servers die). */
+static int block_read(struct cl_file *f, const struct cl_bent *e0, uint32_t off, uint32_t len,
+		      uint8_t *out, int keep_lock)
+{
+	struct cl_files *fs = f->fs;
+	struct cl_bent e = *e0;
+	uint32_t got = 0;
+	uint8_t *tmp = NULL;
+	int rc = 0;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!cl_cache_read(fs->cache, &e.id, off, out, len, &got))
+			goto fill;
+		if (!keep_lock)
+			pthread_mutex_unlock(&f->mu);
+		if (!tmp)
+			tmp = xmalloc(f->bs);
+		rc = block_fetch(fs, &e, tmp);
+		if (!keep_lock)
+			pthread_mutex_lock(&f->mu);
+		if (!rc) {
+			if (!cl_cache_read(fs->cache, &e.id, off, out, len, &got))
+				goto fill;
+			got = off >= e.len ? 0 : e.len - off;
+			if (got > len)
+				got = len;
+			memcpy(out, tmp + off, got);
+			goto fill;
+		}
+		if (attempt == 0) {
+			const struct cl_bent *ne;
+
+			/* Locations move when servers die: ask metad again. */
+			if (map_load(f))
+				break;
+			ne = map_find(f, e.index);
+			if (!ne) {
+				memset(out, 0, len);
+				rc = 0;
+				goto out;
+			}
+			e = *ne;
+		}
+	}
+	log_error("inode %llu block %llu: no readable copy", (unsigned long long)f->ino,
+		  (unsigned long long)e.index);
+	rc = -EIO;
+	goto out;
+fill:
+	rc = 0;
+	if (got < len)
+		memset(out + got, 0, len - got);
+out:
+	free(tmp);
+	tmp = NULL;
+	return rc;
+}
+
+/* ---- jobs ---- */
+
+static void job_push(struct cl_files *fs, struct cl_job *j)
+{
+	pthread_mutex_lock(&fs->mu);
+	j->f->refs++;
+	j->next = NULL;
+	if (fs->tail)
+		fs->tail->next = j;
+	else
+		fs->head = j;
+	fs->tail = j;
+	pthread_cond_signal(&fs->job_cond);
+	pthread_mutex_unlock(&fs->mu);
+}
+
+/* Starts uploading d (f->mu held). */
+static void upload_start(struct cl_file *f, struct cl_dirty *d)
+{
+	struct cl_job *j = xcalloc(1, sizeof(*j));
+
+	d->is_uploading = 1;
+	f->inflight++;
+	j->f = f;
+	j->d = d;
+	job_push(f->fs, j);
+}
+
+static void file_put(struct cl_file *f);
+
+/* PLACE for one block: fills chain[0..*n). */
+static int block_place(struct cl_file *f, const struct blk_id *id, uint32_t len,
+		       struct cl_server *chain, uint32_t *n)
+{
+	struct proto_wbuf req, rep;
+	struct proto_rbuf r;
+	uint32_t nchains, nsrv, sid;
+	size_t at;
+	int rc;
+
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	proto_frame_begin(&req, MSG_PLACE, 0, 0);
+	proto_put_u64(&req, f->ino);
+	at = proto_put_array_begin(&req);
+	proto_put_blkid(&req, id);
+	proto_put_u32(&req, len);
+	proto_put_array_end(&req, at, 1);
+	rc = cl_meta_call(f->fs->meta, &req, &rep);
+	if (rc)
+		goto out;
+	proto_rbuf_init(&r, rep.data, rep.len);
+	*n = 0;
+	if (proto_get_count(&r, 4, &nchains) || nchains != 1 || proto_get_count(&r, 4, &nsrv)) {
+		rc = -EPROTO;
+		goto out;
+	}
+	for (uint32_t k = 0; k < nsrv && !r.err; k++) {
+		proto_get_u32(&r, &sid);
+		if (*n < CL_CHAIN_MAX)
+			chain[(*n)++].id = sid;
+	}
+	rc = r.err ? -EPROTO : servers_decode(f->fs, &r);
+	for (uint32_t k = 0; k < *n && !rc; k++)
+		if (servers_addr(f->fs, chain[k].id, chain[k].addr))
+			rc = -EPROTO;
+	if (!rc && *n == 0)
+		rc = -ENOSPC;
+out:
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+	return rc;
+}
+
+/* Stores one block on as many servers of a chain as will take it: when the
+ * receiver cannot be reached the chain is retried without it; when no copy
+ * was stored the block is placed again. Fills e's servers. */
+static int block_store(struct cl_file *f, const uint8_t *data, struct cl_bent *e)
+{
+	struct cl_server chain[CL_CHAIN_MAX];
+	int status[CL_CHAIN_MAX];
+	time_t deadline = time(NULL) + CL_PUT_DEADLINE_S;
+	int backoff = 100, rc;
+	uint32_t n;
+
+	for (;;) {
+		rc = block_place(f, &e->id, e->len, chain, &n);
+		if (rc == -ENOSPC || rc == -EPROTO || rc == -ESHUTDOWN || rc == -ESTALE ||
+		    rc == -ENOENT)
+			return rc;
+		while (!rc && n > 0) {
+			rc = cl_chunk_put(f->fs->chunk, &e->id, 0, chain, n, data, e->len, status);
+			if (rc) {
+				/* The receiver is unreachable: skip it. */
+				memmove(chain, chain + 1, (n - 1) * sizeof(*chain));
+				n--;
+				rc = 0;
+				continue;
+			}
+			e->nsrv = 0;
+			for (uint32_t k = 0; k < n; k++)
+				if (status[k] == 0)
+					e->srv[e->nsrv++] = chain[k].id;
+			if (e->nsrv)
+				return 0;
+			if (status[0] == -EILSEQ || status[0] == -EBADMSG) {
+				log_error("inode %llu: a chunk server refused block %llu: %s",
+					  (unsigned long long)f->ino,
+					  (unsigned long long)e->index, strerror(-status[0]));
+				return -EIO;
+			}
+			break;
+		}
+		if (time(NULL) >= deadline)
+			return -EIO;
+		sleep_ms(backoff);
+		backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+	}
+}
+
+static void job_upload(struct cl_file *f, struct cl_dirty *d)
+{
+	struct cl_files *fs = f->fs;
+	struct cl_bent e = { .index = d->index };
+	struct cl_dirty **pp;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->mu);
+	e.len = cl_file_block_len(f->size, f->bs, d->index);
+	pthread_mutex_unlock(&f->mu);
+	if (e.len) {
+		blk_hash(cl_meta_key(fs->meta), d->buf, e.len, &e.id);
+		rc = block_store(f, d->buf, &e);
+		if (!rc)
+			cl_cache_put(fs->cache, &e.id, d->buf, e.len);
+	}
+	pthread_mutex_lock(&f->mu);
+	if (rc) {
+		log_error("inode %llu: block %llu could not be stored: %s",
+			  (unsigned long long)f->ino, (unsigned long long)d->index, strerror(-rc));
+		if (!f->err)
+			f->err = -EIO;
+	} else {
+		size_t i;
+
+		for (i = 0; i < f->ndone; i++)
+			if (f->done[i].index == e.index)
+				break;
+		if (i < f->ndone)
+			f->done[i] = e;
+		else
+			bent_append(&f->done, &f->ndone, &f->capdone, &e);
+		map_set(f, &e);
+	}
+	for (pp = &f->dirty; *pp; pp = &(*pp)->next) {
+		if (*pp == d) {
+			*pp = d->next;
+			f->ndirty--;
+			break;
+		}
+	}
+	free(d->buf);
+	d->buf = NULL;
+	free(d);
+	f->inflight--;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->mu);
+}
+
+static void job_prefetch(struct cl_file *f, const struct cl_bent *e)
+{
+	block_fetch(f->fs, e, NULL);
+	pthread_mutex_lock(&f->mu);
+	f->prefetching--;
+	pthread_mutex_unlock(&f->mu);
+}
+
+static void *worker_main(void *arg)
+{
+	struct cl_files *fs = arg;
+	struct cl_job *j;
+
+	for (;;) {
+		pthread_mutex_lock(&fs->mu);
+		while (!fs->head && !fs->is_stopping)
+			pthread_cond_wait(&fs->job_cond, &fs->mu);
+		j = fs->head;
+		if (!j) {
+			pthread_mutex_unlock(&fs->mu);
+			return NULL;
+		}
+		fs->head = j->next;
+		if (!fs->head)
+			fs->tail = NULL;
+		pthread_mutex_unlock(&fs->mu);
+		if (j->d)
+			job_upload(j->f, j->d);
+		else
+			job_prefetch(j->f, &j->e);
+		file_put(j->f);
+		free(j);
+		j = NULL;
+	}
+}
+
+/* ---- the inode table ---- */
+
+struct cl_files *cl_files_new(struct cl_meta *meta, struct cl_chunk *chunk,
+			      struct cl_cache *cache, int nworkers)
+{
+	struct cl_files *fs = xcalloc(1, sizeof(*fs));
+
+	fs->meta = meta;
+	fs->chunk = chunk;
+	fs->cache = cache;
+	pthread_mutex_init(&fs->mu, NULL);
+	pthread_cond_init(&fs->job_cond, NULL);
+	fs->nworkers = nworkers > 0 ? nworkers : 1;
+	fs->workers = xcalloc((size_t)fs->nworkers, sizeof(*fs->workers));
+	for (int i = 0; i < fs->nworkers; i++)
+		pthread_create(&fs->workers[i], NULL, worker_main, fs);
+	return fs;
+}
+
+void cl_files_free(struct cl_files *fs)
+{
+	if (!fs)
+		return;
+	for (;;) {
+		struct cl_file *f = NULL;
+
+		pthread_mutex_lock(&fs->mu);
+		for (int b = 0; b < CL_FILE_BUCKETS && !f; b++)
+			for (f = fs->table[b]; f && !f->need_commit && !f->ndirty; f = f->hnext)
+				;
+		if (f)
+			f->refs++;
+		pthread_mutex_unlock(&fs->mu);
+		if (!f)
+			break;
+		if (cl_file_flush(f))
+			log_error("inode %llu: data lost at unmount", (unsigned long long)f->ino);
+		pthread_mutex_lock(&f->mu);
+		f->need_commit = 0;
+		pthread_mutex_unlock(&f->mu);
+		file_put(f);
+	}
+	pthread_mutex_lock(&fs->mu);
+	fs->is_stopping = 1;
+	pthread_cond_broadcast(&fs->job_cond);
+	pthread_mutex_unlock(&fs->mu);
+	for (int i = 0; i < fs->nworkers; i++)
+		pthread_join(fs->workers[i], NULL);
+	for (int b = 0; b < CL_FILE_BUCKETS; b++) {
+		while (fs->table[b]) {
+			struct cl_file *f = fs->table[b];
+
+			/* Handles the kernel never released: free them. */
+			fs->table[b] = f->hnext;
+			f->hnext = NULL;
+			f->refs = 1;
+			file_put(f);
+		}
+	}
+	free(fs->workers);
+	fs->workers = NULL;
+	free(fs->servers);
+	fs->servers = NULL;
+	pthread_mutex_destroy(&fs->mu);
+	pthread_cond_destroy(&fs->job_cond);
+	free(fs);
+}
+
+/* Finds the open state of ino and takes a reference; NULL if not open. */
+static struct cl_file *file_find(struct cl_files *fs, uint64_t ino)
+{
+	struct cl_file *f;
+
+	pthread_mutex_lock(&fs->mu);
+	for (f = fs->table[ino % CL_FILE_BUCKETS]; f; f = f->hnext)
+		if (f->ino == ino)
+			break;
+	if (f)
+		f->refs++;
+	pthread_mutex_unlock(&fs->mu);
+	return f;
+}
+
+/* Finds or creates; *is_new says whether this caller created it. */
+static struct cl_file *file_get(struct cl_files *fs, uint64_t ino, int *is_new)
+{
+	struct cl_file *f, *nf = xcalloc(1, sizeof(*nf));
+
+	pthread_mutex_lock(&fs->mu);
+	for (f = fs->table[ino % CL_FILE_BUCKETS]; f; f = f->hnext)
+		if (f->ino == ino)
+			break;
+	if (f) {
+		f->refs++;
+		*is_new = 0;
+		pthread_mutex_unlock(&fs->mu);
+		free(nf);
+		nf = NULL;
+		return f;
+	}
+	nf->fs = fs;
+	nf->ino = ino;
+	nf->refs = 1;
+	nf->bs = CL_BS_DEFAULT;
+	pthread_mutex_init(&nf->mu, NULL);
+	pthread_cond_init(&nf->cond, NULL);
+	pthread_mutex_init(&nf->flush_mu, NULL);
+	nf->hnext = fs->table[ino % CL_FILE_BUCKETS];
+	fs->table[ino % CL_FILE_BUCKETS] = nf;
+	*is_new = 1;
+	pthread_mutex_unlock(&fs->mu);
+	return nf;
+}
+
+static void file_put(struct cl_file *f)
+{
+	struct cl_files *fs = f->fs;
+	struct cl_file **pp;
+
+	pthread_mutex_lock(&fs->mu);
+	if (--f->refs > 0) {
+		pthread_mutex_unlock(&fs->mu);
+		return;
+	}
+	for (pp = &fs->table[f->ino % CL_FILE_BUCKETS]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == f) {
+			*pp = f->hnext;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->mu);
+	while (f->dirty) {
+		struct cl_dirty *d = f->dirty;
+
+		f->dirty = d->next;
+		free(d->buf);
+		d->buf = NULL;
+		free(d);
+	}
+	free(f->done);
+	f->done = NULL;
+	free(f->unsynced);
+	f->unsynced = NULL;
+	free(f->map);
+	f->map = NULL;
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->flush_mu);
+	free(f);
+}
+
+static void file_take_attr(struct cl_file *f, const struct casfs_attr *a, int is_new)
+{
+	pthread_mutex_lock(&f->mu);
+	if (a->block_size >= 4096)
+		f->bs = a->block_size;
+	/* close-to-open: a fresh open sees metad's size and map, unless this
+	 * mount has unflushed writes of its own. */
+	if (is_new || (!f->need_commit && !f->ndirty && !f->inflight)) {
+		if (is_new || f->size != a->size || f->mtime.sec != a->mtime.sec ||
+		    f->mtime.nsec != a->mtime.nsec)
+			f->is_map_valid = 0;
+		f->size = a->size;
+		f->mtime = a->mtime;
+	}
+	pthread_mutex_unlock(&f->mu);
+}
+
+uint64_t cl_file_ino(const struct cl_file *f)
+{
+	return f->ino;
+}
+
+void cl_file_note_locks(struct cl_file *f)
+{
+	pthread_mutex_lock(&f->mu);
+	f->has_locks = 1;
+	pthread_mutex_unlock(&f->mu);
+}
+
+int cl_file_has_locks(struct cl_file *f)
+{
+	int has;
+
+	pthread_mutex_lock(&f->mu);
+	has = f->has_locks;
+	pthread_mutex_unlock(&f->mu);
+	return has;
+}
+
+int cl_file_open(struct cl_files *fs, uint64_t ino, uint32_t flags, struct casfs_attr *a,
+		 struct cl_file **out)
+{
+	struct proto_wbuf req, rep;
+	struct proto_rbuf r;
+	struct cl_file *f;
+	int rc, is_new;
+
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	proto_frame_begin(&req, MSG_OPEN, 0, 0);
+	proto_put_u64(&req, ino);
+	proto_put_u32(&req, flags);
+	rc = cl_meta_call(fs->meta, &req, &rep);
+	if (!rc) {
+		proto_rbuf_init(&r, rep.data, rep.len);
+		proto_get_attr(&r, a);
+		if (proto_get_end(&r))
+			rc = -EPROTO;
+	}
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+	if (rc)
+		return rc;
+	cl_meta_note_open(fs->meta, ino, 1);
+	f = file_get(fs, ino, &is_new);
+	file_take_attr(f, a, is_new);
+	*out = f;
+	return 0;
+}
+
+int cl_file_create(struct cl_files *fs, uint64_t parent, const char *name, uint32_t mode,
+		   uint32_t uid, uint32_t gid, uint32_t flags, struct casfs_attr *a,
+		   struct cl_file **out)
+{
+	struct proto_wbuf req, rep;
+	struct proto_rbuf r;
+	struct cl_file *f;
+	int rc, is_new;
+
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	proto_frame_begin(&req, MSG_CREATE, 0, 0);
+	proto_put_u64(&req, parent);
+	proto_put_str(&req, name);
+	proto_put_u32(&req, mode);
+	proto_put_u32(&req, uid);
+	proto_put_u32(&req, gid);
+	proto_put_u32(&req, flags);
+	rc = cl_meta_call(fs->meta, &req, &rep);
+	if (!rc) {
+		proto_rbuf_init(&r, rep.data, rep.len);
+		proto_get_attr(&r, a);
+		if (proto_get_end(&r))
+			rc = -EPROTO;
+	}
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+	if (rc)
+		return rc;
+	cl_meta_note_open(fs->meta, a->ino, 1);
+	f = file_get(fs, a->ino, &is_new);
+	file_take_attr(f, a, 1);
+	pthread_mutex_lock(&f->mu);
+	f->is_map_valid = 1;	/* a new file has no blocks */
+	f->nmap = 0;
+	pthread_mutex_unlock(&f->mu);
+	*out = f;
+	return 0;
+}
+
+int cl_file_release(struct cl_file *f)
+{
+	struct cl_files *fs = f->fs;
+	struct proto_wbuf req, rep;
+	int rc, r2;
+
+	rc = cl_file_flush(f);
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	proto_frame_begin(&req, MSG_RELEASE, 0, 0);
+	proto_put_u64(&req, f->ino);
+	cl_meta_note_open(fs->meta, f->ino, -1);
+	r2 = cl_meta_call(fs->meta, &req, &rep);
+	if (r2 && r2 != -ESHUTDOWN)
+		log_warn("RELEASE of inode %llu: %s", (unsigned long long)f->ino, strerror(-r2));
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+	file_put(f);
+	return rc;
+}
+
+/* ---- read and write ---- */
+
+static struct cl_dirty *dirty_find(struct cl_file *f, uint64_t index)
+{
+	struct cl_dirty *d;
+
+	for (d = f->dirty; d; d = d->next)
+		if (d->index == index)
+			return d;
+	return NULL;
+}
+
+static void readahead(struct cl_file *f, uint64_t next_index)
+{
+	for (uint64_t i = next_index; i < next_index + CL_READAHEAD; i++) {
+		const struct cl_bent *e;
+		struct cl_job *j;
+
+		if (f->prefetching >= CL_READAHEAD || i * f->bs >= f->size)
+			return;
+		e = map_find(f, i);
+		if (!e || dirty_find(f, i) || cl_cache_has(f->fs->cache, &e->id))
+			continue;
+		j = xcalloc(1, sizeof(*j));
+		j->f = f;
+		j->e = *e;
+		f->prefetching++;
+		job_push(f->fs, j);
+	}
+}
+
+int cl_file_read(struct cl_file *f, uint64_t off, size_t len, void *buf, size_t *got)
+{
+	uint8_t *out = buf;
+	uint64_t end, pos;
+	int rc = 0;
+
+	*got = 0;
+	pthread_mutex_lock(&f->mu);
+	if (off >= f->size)
+		goto out;
+	end = off + len > f->size ? f->size : off + len;
+	if (!f->is_map_valid && (rc = map_load(f)) != 0)
+		goto out;
+	for (pos = off; pos < end;) {
+		uint64_t index = pos / f->bs;
+		uint32_t boff = pos % f->bs;
+		uint32_t n = f->bs - boff;
+		struct cl_dirty *d;
+		const struct cl_bent *e;
+
+		if (n > end - pos)
+			n = end - pos;
+		d = dirty_find(f, index);
+		if (d) {
+			memcpy(out + (pos - off), d->buf + boff, n);
+		} else if (!(e = map_find(f, index))) {
+			memset(out + (pos - off), 0, n);
+		} else {
+			struct cl_bent copy = *e;
+
+			rc = block_read(f, &copy, boff, n, out + (pos - off), 0);
+			if (rc)
+				goto out;
+			/* The size may have shrunk while the lock was dropped. */
+			if (end > f->size)
+				end = f->size > pos ? f->size : pos;
+		}
+		pos += n;
+	}
+	*got = end > off ? end - off : 0;
+	if (off == f->seq_next || off == 0)
+		readahead(f, (end + f->bs - 1) / f->bs);
+	f->seq_next = end;
+out:
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
+/* Pushes out every buffered block that is not leaving yet (f->mu held). */
+static void upload_all(struct cl_file *f)
+{
+	for (struct cl_dirty *d = f->dirty; d; d = d->next)
+		if (!d->is_uploading)
+			upload_start(f, d);
+}
+
+/* A buffer for block index holding its current content (f->mu held). */
+static int dirty_new(struct cl_file *f, uint64_t index, int is_full, struct cl_dirty **out)
+{
+	struct cl_dirty *d = xcalloc(1, sizeof(*d));
+	const struct cl_bent *e;
+	int rc;
+
+	d->index = index;
+	d->buf = xmalloc(f->bs);
+	if (!is_full) {
+		if (!f->is_map_valid && (rc = map_load(f)) != 0)
+			goto fail;
+		e = map_find(f, index);
+		if (e) {
+			struct cl_bent copy = *e;
+
+			rc = block_read(f, &copy, 0, f->bs, d->buf, 1);
+			if (rc)
+				goto fail;
+		} else {
+			memset(d->buf, 0, f->bs);
+		}
+		/* Bytes past the end of file read as zeros, whatever the old
+		 * block held there (a truncate shortened it). */
+		if (f->size < (index + 1) * f->bs) {
+			uint32_t keep = cl_file_block_len(f->size, f->bs, index);
+
+			memset(d->buf + keep, 0, f->bs - keep);
+		}
+	}
+	d->next = f->dirty;
+	f->dirty = d;
+	f->ndirty++;
+	*out = d;
+	return 0;
+fail:
+	free(d->buf);
+	d->buf = NULL;
+	free(d);
+	return rc;
+}
+
+int cl_file_write(struct cl_file *f, uint64_t off, const void *buf, size_t len)
+{
+	const uint8_t *in = buf;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->mu);
+	while (len > 0) {
+		uint64_t index = off / f->bs;
+		uint32_t boff = off % f->bs;
+		uint32_t n = f->bs - boff;
+		struct cl_dirty *d;
+
+		if (n > len)
+			n = len;
+		for (;;) {
+			d = dirty_find(f, index);
+			if (!d || !d->is_uploading)
+				break;
+			pthread_cond_wait(&f->cond, &f->mu);
+		}
+		if (!d) {
+			if (f->ndirty - (size_t)f->inflight >= CL_DIRTY_MAX)
+				upload_all(f);
+			while (f->inflight >= CL_INFLIGHT_MAX)
+				pthread_cond_wait(&f->cond, &f->mu);
+			/* Waiting may have let another writer create it. */
+			d = dirty_find(f, index);
+			if (d && d->is_uploading)
+				continue;
+			if (!d) {
+				rc = dirty_new(f, index, boff == 0 && n == f->bs, &d);
+				if (rc)
+					break;
+			}
+		}
+		memcpy(d->buf + boff, in, n);
+		if (boff <= d->cov && boff + n > d->cov)
+			d->cov = boff + n;
+		if (off + n > f->size)
+			f->size = off + n;
+		f->need_commit = 1;
+		if (d->cov == f->bs)
+			upload_start(f, d);
+		off += n;
+		in += n;
+		len -= n;
+	}
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
+static int file_commit(struct cl_file *f, struct cl_bent *v, size_t n, uint64_t size,
+		       uint32_t flags, struct casfs_attr *a)
+{
+	struct proto_wbuf req, rep;
+	struct proto_rbuf r;
+	struct casfs_time now;
+	struct timespec ts;
+	size_t at, at2;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now.sec = (uint64_t)ts.tv_sec;
+	now.nsec = (uint32_t)ts.tv_nsec;
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	proto_frame_begin(&req, MSG_COMMIT, 0, 0);
+	proto_put_u64(&req, f->ino);
+	proto_put_u64(&req, size);
+	proto_put_time(&req, &now);
+	proto_put_u32(&req, flags);
+	at = proto_put_array_begin(&req);
+	for (size_t i = 0; i < n; i++) {
+		proto_put_u64(&req, v[i].index);
+		proto_put_blkid(&req, &v[i].id);
+		proto_put_u32(&req, v[i].len);
+		at2 = proto_put_array_begin(&req);
+		for (uint32_t k = 0; k < v[i].nsrv; k++)
+			proto_put_u32(&req, v[i].srv[k]);
+		proto_put_array_end(&req, at2, v[i].nsrv);
+	}
+	proto_put_array_end(&req, at, (uint32_t)n);
+	rc = cl_meta_call(f->fs->meta, &req, &rep);
+	if (!rc) {
+		proto_rbuf_init(&r, rep.data, rep.len);
+		proto_get_attr(&r, a);
+		if (proto_get_end(&r))
+			rc = -EPROTO;
+	}
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+	return rc;
+}
+
+int cl_file_flush(struct cl_file *f)
+{
+	struct cl_bent *done = NULL;
+	struct casfs_attr a;
+	size_t ndone = 0;
+	uint64_t size;
+	int rc = 0, need;
+
+	pthread_mutex_lock(&f->flush_mu);
+	pthread_mutex_lock(&f->mu);
+	upload_all(f);
+	while (f->inflight > 0)
+		pthread_cond_wait(&f->cond, &f->mu);
+	rc = f->err;
+	f->err = 0;
+	need = f->need_commit;
+	f->need_commit = 0;
+	done = f->done;
+	ndone = f->ndone;
+	f->done = NULL;
+	f->ndone = f->capdone = 0;
+	size = f->size;
+	pthread_mutex_unlock(&f->mu);
+	if (need || ndone) {
+		int crc = file_commit(f, done, ndone, size, 0, &a);
+
+		pthread_mutex_lock(&f->mu);
+		if (crc) {
+			log_error("COMMIT of inode %llu failed: %s", (unsigned long long)f->ino,
+				  strerror(-crc));
+			/* Keep the references for the next flush to retry. */
+			for (size_t i = 0; i < ndone; i++)
+				bent_append(&f->done, &f->ndone, &f->capdone, &done[i]);
+			f->need_commit = 1;
+			if (!rc)
+				rc = crc == -ENOENT || crc == -ESTALE ? crc : -EIO;
+		} else {
+			for (size_t i = 0; i < ndone; i++)
+				bent_append(&f->unsynced, &f->nunsynced, &f->capunsynced,
+					    &done[i]);
+			f->mtime = a.mtime;
+			if (!f->need_commit && !f->ndirty && a.size > f->size)
+				f->size = a.size;
+		}
+		pthread_mutex_unlock(&f->mu);
+	}
+	free(done);
+	done = NULL;
+	pthread_mutex_unlock(&f->flush_mu);
+	return rc;
+}
+
+int cl_file_fsync(struct cl_file *f)
+{
+	struct cl_files *fs = f->fs;
+	struct cl_bent *v;
+	size_t n;
+	int rc;
+
+	rc = cl_file_flush(f);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&f->mu);
+	v = f->unsynced;
+	n = f->nunsynced;
+	f->unsynced = NULL;
+	f->nunsynced = f->capunsynced = 0;
+	pthread_mutex_unlock(&f->mu);
+	/* One BLK_SYNC per server, naming every block it got from us. */
+	for (size_t i = 0; i < n && !rc; i++) {
+		for (uint32_t k = 0; k < v[i].nsrv && !rc; k++) {
+			uint32_t sid = v[i].srv[k];
+			struct blk_id *ids;
+			char addr[CL_ADDR_MAX];
+			uint32_t nids = 0;
+			int seen = 0;
+
+			for (size_t p = 0; p < i && !seen; p++)
+				for (uint32_t q = 0; q < v[p].nsrv; q++)
+					if (v[p].srv[q] == sid)
+						seen = 1;
+			for (uint32_t q = 0; q < k; q++)
+				if (v[i].srv[q] == sid)
+					seen = 1;
+			if (seen || servers_addr(fs, sid, addr))
+				continue;
+			ids = xmalloc((n - i) * sizeof(*ids));
+			for (size_t p = i; p < n; p++)
+				for (uint32_t q = 0; q < v[p].nsrv; q++)
+					if (v[p].srv[q] == sid) {
+						ids[nids++] = v[p].id;
+						break;
+					}
+			rc = cl_chunk_sync(fs->chunk, addr, ids, nids);
+			if (rc) {
+				log_warn("BLK_SYNC on %s: %s", addr, strerror(-rc));
+				rc = -EIO;
+			}
+			free(ids);
+			ids = NULL;
+		}
+	}
+	free(v);
+	v = NULL;
+	if (!rc)
+		rc = cl_ns_fsync(fs->meta, f->ino);
+	return rc;
+}
+
+/* ---- attributes, holes, copies ---- */
+
+int cl_file_setattr(struct cl_files *fs, uint64_t ino, uint32_t valid, uint32_t mode,
+		    uint32_t uid, uint32_t gid, uint64_t size, const struct casfs_time *atime,
+		    const struct casfs_time *mtime, struct casfs_attr *a)
+{
+	struct cl_file *f = file_find(fs, ino);
+	int rc = 0;
+
+	if (f) {
+		if (valid & MSG_SETATTR_SIZE)
+			pthread_mutex_lock(&f->flush_mu);
+		rc = cl_file_flush(f);
+	}
+	if (!rc)
+		rc = cl_ns_setattr(fs->meta, ino, valid, mode, uid, gid, size, atime, mtime, a);
+	if (f) {
+		pthread_mutex_lock(&f->mu);
+		if (!rc) {
+			if (valid & MSG_SETATTR_SIZE) {
+				f->size = a->size;
+				f->is_map_valid = 0;
+			}
+			f->mtime = a->mtime;
+		}
+		pthread_mutex_unlock(&f->mu);
+		if (valid & MSG_SETATTR_SIZE)
+			pthread_mutex_unlock(&f->flush_mu);
+		file_put(f);
+	}
+	return rc;
+}
+
+void cl_file_overlay(struct cl_files *fs, struct casfs_attr *a)
+{
+	struct cl_file *f = file_find(fs, a->ino);
+
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->mu);
+	if ((f->need_commit || f->ndirty) && f->size > a->size)
+		a->size = f->size;
+	pthread_mutex_unlock(&f->mu);
+	file_put(f);
+}
+
+static int file_zero(struct cl_file *f, uint64_t off, uint64_t len)
+{
+	static const uint8_t zeros[65536];
+	int rc = 0;
+
+	while (len > 0 && !rc) {
+		size_t n = len > sizeof(zeros) ? sizeof(zeros) : len;
+
+		rc = cl_file_write(f, off, zeros, n);
+		off += n;
+		len -= n;
+	}
+	return rc;
+}
+
+int cl_file_fallocate(struct cl_file *f, int mode, uint64_t off, uint64_t len)
+{
+	struct cl_bent *holes = NULL;
+	size_t nholes = 0, cap = 0;
+	struct casfs_attr a;
+	uint64_t size, first, last, hs, he;
+	int rc;
+
+	if (mode == 0) {
+		pthread_mutex_lock(&f->mu);
+		if (off + len > f->size) {
+			f->size = off + len;
+			f->need_commit = 1;
+		}
+		pthread_mutex_unlock(&f->mu);
+		return cl_file_flush(f);
+	}
+	if (mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&f->mu);
+	size = f->size;
+	pthread_mutex_unlock(&f->mu);
+	if (off >= size || len == 0)
+		return 0;
+	if (off + len > size)
+		len = size - off;
+	/* Whole blocks inside the range become holes; the edges are zeroed. */
+	first = (off + f->bs - 1) / f->bs;
+	last = (off + len) / f->bs;	/* exclusive */
+	if ((off + len) == size)
+		last = (size + f->bs - 1) / f->bs;
+	if (first >= last) {
+		rc = file_zero(f, off, len);
+		return rc ? rc : cl_file_flush(f);
+	}
+	hs = first * f->bs;
+	he = last * f->bs < off + len ? last * f->bs : off + len;
+	rc = file_zero(f, off, hs - off);
+	if (!rc && he < off + len)
+		rc = file_zero(f, he, off + len - he);
+	if (!rc)
+		rc = cl_file_flush(f);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&f->flush_mu);
+	pthread_mutex_lock(&f->mu);
+	if (!f->is_map_valid)
+		map_load(f);
+	for (uint64_t i = first; i < last; i++) {
+		if (f->is_map_valid && !map_find(f, i))
+			continue;
+		struct cl_bent e = { .index = i };
+
+		bent_append(&holes, &nholes, &cap, &e);
+	}
+	size = f->size;
+	pthread_mutex_unlock(&f->mu);
+	if (nholes)
+		rc = file_commit(f, holes, nholes, size, 0, &a);
+	pthread_mutex_lock(&f->mu);
+	for (size_t i = 0; i < nholes && !rc; i++)
+		map_set(f, &holes[i]);
+	pthread_mutex_unlock(&f->mu);
+	pthread_mutex_unlock(&f->flush_mu);
+	free(holes);
+	holes = NULL;
+	return rc;
+}
+
+int cl_file_seek(struct cl_file *f, uint64_t off, int whence, uint64_t *out)
+{
+	uint64_t index, nblocks;
+	int rc;
+
+	rc = cl_file_flush(f);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&f->mu);
+	if (off >= f->size) {
+		rc = -ENXIO;
+		goto out;
+	}
+	if (!f->is_map_valid && (rc = map_load(f)) != 0)
+		goto out;
+	nblocks = (f->size + f->bs - 1) / f->bs;
+	index = off / f->bs;
+	if (whence == SEEK_DATA) {
+		size_t i = map_search(f->map, f->nmap, index);
+
+		if (i == f->nmap) {
+			rc = -ENXIO;
+			goto out;
+		}
+		*out = f->map[i].index == index ? off : f->map[i].index * f->bs;
+		if (*out >= f->size)
+			rc = -ENXIO;
+	} else {
+		while (index < nblocks && map_find(f, index))
+			index++;
+		*out = index == off / f->bs ? off : index * f->bs;
+		if (*out > f->size)
+			*out = f->size;
+	}
+out:
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
+int cl_file_copy_range(struct cl_file *src, uint64_t off_in, struct cl_file *dst,
+		       uint64_t off_out, uint64_t len, uint64_t *copied)
+{
+	struct proto_wbuf req, rep;
+	struct proto_rbuf r;
+	struct casfs_attr a;
+	uint64_t ssize, dsize, count;
+	uint32_t bs;
+	int rc;
+
+	rc = cl_file_flush(src);
+	if (!rc && dst != src)
+		rc = cl_file_flush(dst);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&src->mu);
+	ssize = src->size;
+	bs = src->bs;
+	pthread_mutex_unlock(&src->mu);
+	pthread_mutex_lock(&dst->mu);
+	dsize = dst->size;
+	pthread_mutex_unlock(&dst->mu);
+	if (off_in >= ssize) {
+		*copied = 0;
+		return 0;
+	}
+	if (off_in + len > ssize)
+		len = ssize - off_in;
+	if (dst->bs != bs || off_in % bs || off_out % bs || src == dst ||
+	    (len % bs && off_out + len < dsize))
+		return -EOPNOTSUPP;
+	count = (len + bs - 1) / bs;
+	if (count > UINT32_MAX)
+		return -EOPNOTSUPP;
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	proto_frame_begin(&req, MSG_COPY_RANGE, 0, 0);
+	proto_put_u64(&req, src->ino);
+	proto_put_u64(&req, off_in / bs);
+	proto_put_u64(&req, dst->ino);
+	proto_put_u64(&req, off_out / bs);
+	proto_put_u32(&req, (uint32_t)count);
+	proto_put_u64(&req, off_out + len);
+	pthread_mutex_lock(&dst->flush_mu);
+	rc = cl_meta_call(src->fs->meta, &req, &rep);
+	if (!rc) {
+		proto_rbuf_init(&r, rep.data, rep.len);
+		proto_get_attr(&r, &a);
+		if (proto_get_end(&r))
+			rc = -EPROTO;
+	}
+	if (!rc) {
+		pthread_mutex_lock(&dst->mu);
+		dst->is_map_valid = 0;
+		if (a.size > dst->size)
+			dst->size = a.size;
+		dst->mtime = a.mtime;
+		pthread_mutex_unlock(&dst->mu);
+		*copied = len;
+	}
+	pthread_mutex_unlock(&dst->flush_mu);
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+	return rc;
+}

@@ -1,0 +1,554 @@
+/* cl_meta: the client's session with metad.
+ *
+ * One TCP connection carries every request of the mount. Callers on any
+ * thread build a request, get a unique request id and block on their own
+ * wait object (struct cl_req, on the caller's stack); the reader thread reads
+ * replies, checks each with msg_check() and hands it to the waiter with that
+ * id. A ping thread sends PING every session timeout / 3.
+ *
+ * When the connection breaks, the reader thread reconnects with backoff,
+ * HELLO-resumes the session id (on -ESTALE it opens a new session and
+ * re-opens the inodes this mount has open), then re-sends every request still
+ * waiting, with the same request id: metad deduplicates re-sent mutations by
+ * (session, request id), so callers simply keep waiting. Request ids are
+ * unique for the life of the session, never reused across connections.
+ *
+ * Locking: mu guards the pending list, fd/gen, the session and the open
+ * table; send_mu serialises writes on the socket. Order: send_mu, then mu.
+ * A request is written only by the thread that saw the connection generation
+ * it was queued under, so each request goes out exactly once per connection.
+ */
+#include "client/cl_meta.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/log.h"
+#include "fs/msg.h"
+#include "fs/net.h"
+#include "fs/xmalloc.h"
+
+/* Connect attempts back off from 50 ms to 1 s: a restarted metad is usually
+ * back within a second, and a second is short next to a FUSE timeout. */
+#define CL_META_BACKOFF_MIN_MS 50
+#define CL_META_BACKOFF_MAX_MS 1000
+#define CL_META_CONNECT_MS 5000
+
+struct cl_req {
+	uint64_t reqid;
+	uint16_t type;
+	struct proto_wbuf *frame;
+	struct proto_wbuf *rep;
+	int done;
+	int status;
+	pthread_cond_t cond;
+	struct cl_req *prev, *next;
+};
+
+struct cl_open {
+	uint64_t ino;
+	int count;
+};
+
+struct cl_meta {
+	char *addr, *auth, *name;
+	int role;
+	pthread_mutex_t mu;
+	pthread_mutex_t send_mu;
+	pthread_cond_t ping_cond;
+	int fd;			/* -1 while disconnected */
+	uint64_t gen;		/* bumped on every connect and loss */
+	uint64_t session;
+	uint64_t next_reqid;
+	uint32_t timeout_ms;
+	uint64_t reconnects;
+	int is_stopping;
+	struct cl_req *pending;
+	struct cl_open *opens;
+	size_t nopens, capopens;
+	struct blk_key key;
+	struct casfs_uuid cluster;
+	pthread_t reader, pinger;
+};
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* One synchronous request/reply on a connection nobody else uses yet
+ * (HELLO and re-opens before the connection is published). */
+static int sync_call(int fd, struct proto_wbuf *req, uint64_t reqid, struct proto_wbuf *rep)
+{
+	struct proto_hdr h;
+	struct proto_rbuf r;
+	int32_t status;
+	int rc;
+
+	memcpy(req->data + 8, &(uint64_t){ reqid }, 8);
+	rc = net_frame_write(fd, req);
+	if (rc)
+		return rc;
+	for (;;) {
+		rc = net_frame_read(fd, PROTO_FRAME_MAX, &h, rep);
+		if (rc)
+			return rc;
+		if (!(h.flags & PROTO_F_REPLY) || h.reqid != reqid)
+			continue;
+		break;
+	}
+	if (msg_check(h.type, 1, rep->data, rep->len))
+		return -EPROTO;
+	proto_rbuf_init(&r, rep->data, rep->len);
+	proto_get_i32(&r, &status);
+	if (status)
+		return status;
+	memmove(rep->data, rep->data + 4, rep->len - 4);
+	rep->len -= 4;
+	return 0;
+}
+
+/* Connects and says HELLO with *session (0 = new). On success *fdp is the
+ * connection and *session the session metad gave. */
+static int meta_hello(struct cl_meta *m, uint64_t *session, int *fdp)
+{
+	struct proto_wbuf req, rep;
+	struct proto_rbuf r;
+	struct casfs_uuid uuid;
+	uint16_t version;
+	uint64_t sid;
+	uint32_t timeout, seedlen;
+	const uint8_t *seed;
+	int fd = -1, rc;
+
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	rc = net_connect(m->addr, CL_META_CONNECT_MS, &fd);
+	if (rc)
+		goto out;
+	net_set_timeouts(fd, CL_META_CONNECT_MS);
+	proto_frame_begin(&req, MSG_HELLO, 0, 0);
+	proto_put_u16(&req, PROTO_VERSION);
+	proto_put_u8(&req, (uint8_t)m->role);
+	proto_put_uuid(&req, &m->cluster);
+	proto_put_str(&req, m->auth);
+	proto_put_u64(&req, *session);
+	proto_put_str(&req, m->name);
+	proto_frame_finish(&req);
+	pthread_mutex_lock(&m->mu);
+	sid = m->next_reqid++;
+	pthread_mutex_unlock(&m->mu);
+	rc = sync_call(fd, &req, sid, &rep);
+	if (rc)
+		goto out;
+	proto_rbuf_init(&r, rep.data, rep.len);
+	proto_get_u16(&r, &version);
+	proto_get_uuid(&r, &uuid);
+	proto_get_u64(&r, &sid);
+	proto_get_bytes(&r, &seed, &seedlen);
+	proto_get_u32(&r, &timeout);
+	if (proto_get_end(&r) || seedlen == 0) {
+		rc = -EPROTO;
+		goto out;
+	}
+	pthread_mutex_lock(&m->mu);
+	m->cluster = uuid;
+	blk_key_init(&m->key, seed, seedlen);
+	m->timeout_ms = timeout ? timeout : 10000;
+	pthread_mutex_unlock(&m->mu);
+	net_set_timeouts(fd, 0);
+	*session = sid;
+	*fdp = fd;
+	fd = -1;
+out:
+	if (fd >= 0)
+		close(fd);
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+	return rc;
+}
+
+/* After a new session replaced an expired one: OPEN again every inode the
+ * mount has open so that unlinked-but-open files stay alive. */
+static int meta_reopen(struct cl_meta *m, int fd)
+{
+	struct proto_wbuf req, rep;
+	struct cl_open *opens;
+	size_t n;
+	int rc = 0;
+
+	pthread_mutex_lock(&m->mu);
+	n = m->nopens;
+	opens = xmalloc((n ? n : 1) * sizeof(*opens));
+	memcpy(opens, m->opens, n * sizeof(*opens));
+	pthread_mutex_unlock(&m->mu);
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	for (size_t i = 0; i < n && !rc; i++) {
+		for (int k = 0; k < opens[i].count && !rc; k++) {
+			uint64_t id;
+
+			proto_frame_begin(&req, MSG_OPEN, 0, 0);
+			proto_put_u64(&req, opens[i].ino);
+			proto_put_u32(&req, 0);
+			proto_frame_finish(&req);
+			pthread_mutex_lock(&m->mu);
+			id = m->next_reqid++;
+			pthread_mutex_unlock(&m->mu);
+			rc = sync_call(fd, &req, id, &rep);
+			if (rc == -ENOENT || rc == -ESTALE)
+				rc = 0;	/* died while we were away */
+		}
+	}
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+	free(opens);
+	opens = NULL;
+	return rc;
+}
+
+/* Publishes a new connection and re-sends every waiting request on it. */
+static void meta_publish(struct cl_meta *m, int fd)
+{
+	struct cl_req *r;
+	int rc = 0;
+
+	pthread_mutex_lock(&m->send_mu);
+	pthread_mutex_lock(&m->mu);
+	m->fd = fd;
+	m->gen++;
+	for (r = m->pending; r && !rc; r = r->next)
+		rc = net_frame_write(fd, r->frame);
+	pthread_mutex_unlock(&m->mu);
+	pthread_mutex_unlock(&m->send_mu);
+}
+
+static void meta_drop(struct cl_meta *m)
+{
+	pthread_mutex_lock(&m->send_mu);
+	pthread_mutex_lock(&m->mu);
+	if (m->fd >= 0) {
+		shutdown(m->fd, SHUT_RDWR);
+		close(m->fd);
+		m->fd = -1;
+	}
+	m->gen++;
+	pthread_mutex_unlock(&m->mu);
+	pthread_mutex_unlock(&m->send_mu);
+}
+
+/* Reconnects until it works or we are closing. */
+static void meta_reconnect(struct cl_meta *m)
+{
+	int backoff = CL_META_BACKOFF_MIN_MS, fd, rc;
+	uint64_t session;
+
+	for (;;) {
+		pthread_mutex_lock(&m->mu);
+		session = m->session;
+		if (m->is_stopping) {
+			pthread_mutex_unlock(&m->mu);
+			return;
+		}
+		pthread_mutex_unlock(&m->mu);
+		rc = meta_hello(m, &session, &fd);
+		if (rc == -ESTALE) {
+			log_warn("metad: session %llu expired, opening a new one",
+				 (unsigned long long)session);
+			session = 0;
+			rc = meta_hello(m, &session, &fd);
+			if (!rc && (rc = meta_reopen(m, fd)) != 0)
+				close(fd);
+		}
+		if (!rc) {
+			pthread_mutex_lock(&m->mu);
+			m->session = session;
+			m->reconnects++;
+			pthread_mutex_unlock(&m->mu);
+			log_info("metad: reconnected to %s, session %llu", m->addr,
+				 (unsigned long long)session);
+			meta_publish(m, fd);
+			return;
+		}
+		if (rc == -EXDEV || rc == -EACCES)
+			log_error("metad at %s refuses this mount: %s", m->addr, strerror(-rc));
+		sleep_ms(backoff);
+		backoff = backoff * 2 > CL_META_BACKOFF_MAX_MS ? CL_META_BACKOFF_MAX_MS : backoff * 2;
+	}
+}
+
+static void *meta_reader(void *arg)
+{
+	struct cl_meta *m = arg;
+	struct proto_wbuf payload;
+	struct proto_hdr h;
+	struct cl_req *r;
+	int fd, rc;
+
+	proto_wbuf_init(&payload);
+	for (;;) {
+		pthread_mutex_lock(&m->mu);
+		fd = m->fd;
+		if (m->is_stopping) {
+			pthread_mutex_unlock(&m->mu);
+			break;
+		}
+		pthread_mutex_unlock(&m->mu);
+		if (fd < 0) {
+			meta_reconnect(m);
+			continue;
+		}
+		rc = net_frame_read(fd, PROTO_FRAME_MAX, &h, &payload);
+		if (!rc && !(h.flags & PROTO_F_REPLY))
+			rc = -EPROTO;	/* metad sends clients no requests */
+		if (!rc && msg_check(h.type, 1, payload.data, payload.len))
+			rc = -EBADMSG;
+		if (rc) {
+			pthread_mutex_lock(&m->mu);
+			if (!m->is_stopping)
+				log_warn("metad: connection lost (%s), reconnecting", strerror(-rc));
+			pthread_mutex_unlock(&m->mu);
+			meta_drop(m);
+			continue;
+		}
+		pthread_mutex_lock(&m->mu);
+		for (r = m->pending; r; r = r->next)
+			if (r->reqid == h.reqid)
+				break;
+		if (r && r->type == h.type) {
+			int32_t status;
+
+			memcpy(&status, payload.data, 4);
+			r->status = (int32_t)le32toh((uint32_t)status);
+			proto_wbuf_reset(r->rep);
+			if (!r->status && payload.len > 4)
+				proto_put_raw(r->rep, payload.data + 4, payload.len - 4);
+			r->done = 1;
+			if (r->prev)
+				r->prev->next = r->next;
+			else
+				m->pending = r->next;
+			if (r->next)
+				r->next->prev = r->prev;
+			pthread_cond_signal(&r->cond);
+		}
+		pthread_mutex_unlock(&m->mu);
+	}
+	proto_wbuf_free(&payload);
+	return NULL;
+}
+
+static void *meta_pinger(void *arg)
+{
+	struct cl_meta *m = arg;
+	struct proto_wbuf req, rep;
+	struct timespec ts;
+
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	pthread_mutex_lock(&m->mu);
+	while (!m->is_stopping) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)(m->timeout_ms / 3 % 1000) * 1000000L;
+		ts.tv_sec += m->timeout_ms / 3 / 1000 + ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&m->ping_cond, &m->mu, &ts);
+		if (m->is_stopping || m->fd < 0)
+			continue;
+		pthread_mutex_unlock(&m->mu);
+		proto_frame_begin(&req, MSG_PING, 0, 0);
+		cl_meta_call(m, &req, &rep);
+		pthread_mutex_lock(&m->mu);
+	}
+	pthread_mutex_unlock(&m->mu);
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+	return NULL;
+}
+
+int cl_meta_open(const struct cl_meta_opts *opts, struct cl_meta **out)
+{
+	struct cl_meta *m = xcalloc(1, sizeof(*m));
+	uint64_t session = 0;
+	int fd, rc;
+
+	m->addr = xstrdup(opts->addr);
+	m->auth = xstrdup(opts->auth_key ? opts->auth_key : "");
+	m->name = xstrdup(opts->name ? opts->name : "casfs-client");
+	m->role = opts->role ? opts->role : PROTO_ROLE_CLIENT;
+	m->fd = -1;
+	m->next_reqid = 1;
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_mutex_init(&m->send_mu, NULL);
+	pthread_cond_init(&m->ping_cond, NULL);
+	rc = meta_hello(m, &session, &fd);
+	if (rc) {
+		m->is_stopping = 1;
+		cl_meta_close(m);
+		return rc;
+	}
+	m->session = session;
+	m->fd = fd;
+	m->gen = 1;
+	pthread_create(&m->reader, NULL, meta_reader, m);
+	pthread_create(&m->pinger, NULL, meta_pinger, m);
+	*out = m;
+	return 0;
+}
+
+void cl_meta_close(struct cl_meta *m)
+{
+	int had_threads;
+	struct cl_req *r;
+
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->mu);
+	had_threads = m->gen != 0;
+	m->is_stopping = 1;
+	pthread_cond_broadcast(&m->ping_cond);
+	for (r = m->pending; r; r = r->next) {
+		r->status = -ESHUTDOWN;
+		r->done = 1;
+		pthread_cond_signal(&r->cond);
+	}
+	m->pending = NULL;
+	if (m->fd >= 0)
+		shutdown(m->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&m->mu);
+	if (had_threads) {
+		pthread_join(m->reader, NULL);
+		pthread_join(m->pinger, NULL);
+	}
+	if (m->fd >= 0)
+		close(m->fd);
+	pthread_mutex_destroy(&m->mu);
+	pthread_mutex_destroy(&m->send_mu);
+	pthread_cond_destroy(&m->ping_cond);
+	free(m->opens);
+	m->opens = NULL;
+	free(m->addr);
+	m->addr = NULL;
+	free(m->auth);
+	m->auth = NULL;
+	free(m->name);
+	m->name = NULL;
+	free(m);
+}
+
+const struct blk_key *cl_meta_key(const struct cl_meta *m)
+{
+	return &m->key;
+}
+
+const struct casfs_uuid *cl_meta_cluster(const struct cl_meta *m)
+{
+	return &m->cluster;
+}
+
+uint64_t cl_meta_session(struct cl_meta *m)
+{
+	uint64_t s;
+
+	pthread_mutex_lock(&m->mu);
+	s = m->session;
+	pthread_mutex_unlock(&m->mu);
+	return s;
+}
+
+uint64_t cl_meta_reconnects(struct cl_meta *m)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&m->mu);
+	n = m->reconnects;
+	pthread_mutex_unlock(&m->mu);
+	return n;
+}
+
+int cl_meta_call(struct cl_meta *m, struct proto_wbuf *req, struct proto_wbuf *rep)
+{
+	struct cl_req r = { .frame = req, .rep = rep };
+	uint64_t gen;
+	int rc;
+
+	rc = proto_frame_finish(req);
+	if (rc)
+		return rc;
+	memcpy(&r.type, req->data + 4, 2);
+	r.type = le16toh(r.type);
+	pthread_cond_init(&r.cond, NULL);
+	pthread_mutex_lock(&m->mu);
+	if (m->is_stopping) {
+		pthread_mutex_unlock(&m->mu);
+		pthread_cond_destroy(&r.cond);
+		return -ESHUTDOWN;
+	}
+	r.reqid = m->next_reqid++;
+	{
+		uint64_t le = htole64(r.reqid);
+
+		memcpy(req->data + 8, &le, 8);
+	}
+	r.next = m->pending;
+	if (m->pending)
+		m->pending->prev = &r;
+	m->pending = &r;
+	gen = m->gen;
+	pthread_mutex_unlock(&m->mu);
+
+	pthread_mutex_lock(&m->send_mu);
+	pthread_mutex_lock(&m->mu);
+	if (m->fd >= 0 && m->gen == gen && !r.done) {
+		int fd = m->fd;
+
+		pthread_mutex_unlock(&m->mu);
+		/* A failed write is noticed by the reader, which reconnects and
+		 * re-sends this request. */
+		if (net_frame_write(fd, req))
+			shutdown(fd, SHUT_RDWR);
+	} else {
+		pthread_mutex_unlock(&m->mu);
+	}
+	pthread_mutex_unlock(&m->send_mu);
+
+	pthread_mutex_lock(&m->mu);
+	while (!r.done)
+		pthread_cond_wait(&r.cond, &m->mu);
+	pthread_mutex_unlock(&m->mu);
+	pthread_cond_destroy(&r.cond);
+	return r.status;
+}
+
+void cl_meta_note_open(struct cl_meta *m, uint64_t ino, int delta)
+{
+	size_t i;
+
+	pthread_mutex_lock(&m->mu);
+	for (i = 0; i < m->nopens; i++)
+		if (m->opens[i].ino == ino)
+			break;
+	if (i == m->nopens) {
+		if (delta < 0)
+			goto out;
+		if (m->nopens == m->capopens) {
+			m->capopens = m->capopens ? 2 * m->capopens : 16;
+			m->opens = xrealloc(m->opens, m->capopens * sizeof(*m->opens));
+		}
+		m->opens[m->nopens++] = (struct cl_open){ ino, 0 };
+	}
+	m->opens[i].count += delta;
+	if (m->opens[i].count <= 0)
+		m->opens[i] = m->opens[--m->nopens];
+out:
+	pthread_mutex_unlock(&m->mu);
+}

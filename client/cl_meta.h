@@ -1,0 +1,46 @@
+/* cl_meta: the client's session with metad over one multiplexed TCP
+ * connection that survives metad restarts. */
+#ifndef CASFS_CL_META_H
+#define CASFS_CL_META_H
+
+#include <stdint.h>
+
+#include "fs/ids.h"
+#include "fs/proto.h"
+
+struct cl_meta;
+
+struct cl_meta_opts {
+	const char *addr;	/* metad "HOST:PORT" */
+	const char *auth_key;	/* NULL or "" = none */
+	const char *name;	/* peer name shown by metad */
+	int role;		/* PROTO_ROLE_CLIENT or PROTO_ROLE_ADMIN */
+};
+
+/* Connects and opens a session. Returns 0 and *out, or -errno of the first
+ * attempt (no retry here: a mount with a wrong address fails at once). */
+int cl_meta_open(const struct cl_meta_opts *opts, struct cl_meta **out);
+/* Stops the threads, closes the connection; waiters get -ESHUTDOWN. */
+void cl_meta_close(struct cl_meta *m);
+
+const struct blk_key *cl_meta_key(const struct cl_meta *m);
+const struct casfs_uuid *cl_meta_cluster(const struct cl_meta *m);
+uint64_t cl_meta_session(struct cl_meta *m);
+
+/* Sends the request in req (begun with proto_frame_begin(req, type, 0, 0)
+ * and filled, not finished; its request id is assigned here) and waits for
+ * the reply, across reconnects. Returns the reply status (0 or -errno);
+ * on 0 rep holds the reply fields after the status, already checked
+ * against the catalogue. -EMSGSIZE if req is too big, -ESHUTDOWN when
+ * closing. */
+int cl_meta_call(struct cl_meta *m, struct proto_wbuf *req, struct proto_wbuf *rep);
+
+/* Counts opens per inode (called by the file layer after a successful
+ * OPEN/CREATE and before RELEASE) so that a replacement session re-opens
+ * them. */
+void cl_meta_note_open(struct cl_meta *m, uint64_t ino, int delta);
+
+/* Number of reconnects so far (tests and logs). */
+uint64_t cl_meta_reconnects(struct cl_meta *m);
+
+#endif

@@ -1,0 +1,150 @@
+/* Unit tests for the client block cache and the block arithmetic of the
+ * data path (no cluster needed). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "client/cl_cache.h"
+#include "client/cl_file.h"
+#include "fs/ids.h"
+
+static struct blk_key key;
+
+static void make_block(uint8_t *buf, uint32_t len, uint8_t fill, struct blk_id *id)
+{
+	memset(buf, fill, len);
+	blk_hash(&key, buf, len, id);
+}
+
+static void test_cache_hit_and_offset(void **state)
+{
+	struct cl_cache *c = cl_cache_new(1 << 20);
+	uint8_t buf[1000], out[2000];
+	struct blk_id id;
+	uint32_t got;
+
+	(void)state;
+	make_block(buf, sizeof(buf), 7, &id);
+	assert_int_equal(cl_cache_read(c, &id, 0, out, 10, &got), -ENOENT);
+	cl_cache_put(c, &id, buf, sizeof(buf));
+	assert_true(cl_cache_has(c, &id));
+	assert_int_equal(cl_cache_read(c, &id, 990, out, 100, &got), 0);
+	assert_int_equal(got, 10);	/* clipped to the block */
+	assert_int_equal(out[0], 7);
+	assert_int_equal(cl_cache_read(c, &id, 5000, out, 100, &got), 0);
+	assert_int_equal(got, 0);
+	cl_cache_free(c);
+}
+
+static void test_cache_evicts_lru(void **state)
+{
+	struct cl_cache *c = cl_cache_new(3000);
+	uint8_t buf[1000], out[10];
+	struct blk_id id[4];
+	uint64_t bytes, blocks;
+	uint32_t got;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		make_block(buf, sizeof(buf), (uint8_t)i, &id[i]);
+		cl_cache_put(c, &id[i], buf, sizeof(buf));
+	}
+	/* Touch block 0 so block 1 is the least recently used. */
+	assert_int_equal(cl_cache_read(c, &id[0], 0, out, 1, &got), 0);
+	make_block(buf, sizeof(buf), 3, &id[3]);
+	cl_cache_put(c, &id[3], buf, sizeof(buf));
+	assert_true(cl_cache_has(c, &id[0]));
+	assert_false(cl_cache_has(c, &id[1]));
+	assert_true(cl_cache_has(c, &id[2]));
+	assert_true(cl_cache_has(c, &id[3]));
+	cl_cache_usage(c, &bytes, &blocks);
+	assert_true(bytes <= 3000);
+	assert_int_equal(blocks, 3);
+	cl_cache_free(c);
+}
+
+static void test_cache_disabled_and_oversize(void **state)
+{
+	struct cl_cache *c = cl_cache_new(0), *d = cl_cache_new(100);
+	uint8_t buf[1000];
+	struct blk_id id;
+
+	(void)state;
+	make_block(buf, sizeof(buf), 1, &id);
+	cl_cache_put(c, &id, buf, sizeof(buf));
+	cl_cache_put(d, &id, buf, sizeof(buf));
+	assert_false(cl_cache_has(c, &id));
+	assert_false(cl_cache_has(d, &id));
+	cl_cache_free(c);
+	cl_cache_free(d);
+}
+
+static void test_cache_reput_keeps_one_copy(void **state)
+{
+	struct cl_cache *c = cl_cache_new(10000);
+	uint8_t buf[1000];
+	uint64_t bytes, blocks;
+	struct blk_id id;
+
+	(void)state;
+	make_block(buf, sizeof(buf), 9, &id);
+	cl_cache_put(c, &id, buf, sizeof(buf));
+	cl_cache_put(c, &id, buf, sizeof(buf));
+	cl_cache_usage(c, &bytes, &blocks);
+	assert_int_equal(bytes, 1000);
+	assert_int_equal(blocks, 1);
+	cl_cache_free(c);
+}
+
+static void test_span(void **state)
+{
+	uint64_t first, count;
+	const uint32_t bs = 1 << 20;
+
+	(void)state;
+	cl_file_span(0, bs, bs, &first, &count);
+	assert_int_equal(first, 0);
+	assert_int_equal(count, 1);
+	cl_file_span(bs - 1, 2, bs, &first, &count);
+	assert_int_equal(first, 0);
+	assert_int_equal(count, 2);
+	cl_file_span(3ull * bs + 5, 0, bs, &first, &count);
+	assert_int_equal(first, 3);
+	assert_int_equal(count, 0);
+	cl_file_span(5ull << 30, 3ull * bs, bs, &first, &count);
+	assert_int_equal(first, 5ull << 10);
+	assert_int_equal(count, 3);
+}
+
+static void test_block_len(void **state)
+{
+	const uint32_t bs = 65536;
+
+	(void)state;
+	assert_int_equal(cl_file_block_len(0, bs, 0), 0);
+	assert_int_equal(cl_file_block_len(100, bs, 0), 100);
+	assert_int_equal(cl_file_block_len(bs, bs, 0), bs);
+	assert_int_equal(cl_file_block_len(bs, bs, 1), 0);
+	assert_int_equal(cl_file_block_len(bs + 1, bs, 1), 1);
+	assert_int_equal(cl_file_block_len(4ull << 30, bs, (4ull << 30) / bs - 1), bs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cache_hit_and_offset),
+		cmocka_unit_test(test_cache_evicts_lru),
+		cmocka_unit_test(test_cache_disabled_and_oversize),
+		cmocka_unit_test(test_cache_reput_keeps_one_copy),
+		cmocka_unit_test(test_span),
+		cmocka_unit_test(test_block_len),
+	};
+
+	blk_key_init(&key, "unit-test-seed", 14);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
