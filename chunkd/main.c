@@ -36,7 +36,7 @@ static void usage(FILE *f)
 		"  timeout_ms (30000), idle_timeout_ms (300000), heartbeat_ms (1000),\n"
 		"  max_conns (256), workers (2), scrub_rate (MiB/s, 32),\n"
 		"  scrub_interval_s (3600), reserve_bytes (0 = reserve_pct of the folder),\n"
-		"  reserve_pct (1)\n");
+		"  reserve_pct (1), direct_io (yes: block writes bypass the page cache)\n");
 }
 
 static void add_str(char ***v, int *n, const char *s)
@@ -120,6 +120,11 @@ static int conf_cb(void *ud, const char *key, const char *value, char *why, size
 			return -EINVAL;
 		}
 		c->store.reserve_bytes = v;
+	} else if (!strcmp(key, "direct_io")) {
+		if (conf_parse_bool(value, &c->store.is_direct)) {
+			snprintf(why, whylen, "'%s' is not yes or no", value);
+			return -EINVAL;
+		}
 	} else if (!strcmp(key, "reserve_pct")) {
 		if (set_int(value, 0, 50, &iv, why, whylen))
 			return -EINVAL;
@@ -143,6 +148,7 @@ static void conf_defaults(struct chunkd_conf *c)
 	c->scrub_rate = 32ull << 20;
 	c->scrub_interval_s = 3600;
 	c->store.reserve_pct = 1;
+	c->store.is_direct = 1;
 }
 
 static void conf_free(struct chunkd_conf *c)

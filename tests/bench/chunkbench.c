@@ -27,6 +27,8 @@
 #define NSERVERS 3
 #define MAX_STREAMS 8
 #define MAX_BLOCKS (1 << 16)
+/* 256 blocks: a cached working set that fits any test machine's memory */
+#define GET_WORKING_SET 256
 
 static char server_addr[NSERVERS][64];
 static pid_t server_pid[NSERVERS];
@@ -38,8 +40,10 @@ static double run_seconds = 3.0;
 /* Blocks put so far, for the GET runs: written by PUT threads at distinct
  * indexes (next_block hands them out), read after they are joined. */
 static struct blk_id put_ids[MAX_BLOCKS];
-static int put_srv[MAX_BLOCKS];
+static int put_srv[MAX_BLOCKS];	/* bit i: server i holds it */
 static atomic_int next_block;
+/* GET runs read blocks [get_lo, get_hi) */
+static int get_lo, get_hi;
 
 struct run {
 	int is_put, chain, streams, index;
@@ -131,16 +135,15 @@ static void *stream_main(void *arg)
 					rc = st[j].status;
 			if (slot < MAX_BLOCKS) {
 				put_ids[slot] = id;
-				put_srv[slot] = head;
+				put_srv[slot] = r->chain == NSERVERS ? (1 << NSERVERS) - 1 : 1 << head;
 			}
 		} else {
-			int n = atomic_load(&next_block);
+			int n = get_hi - get_lo, tries = 0;
 
-			n = n < MAX_BLOCKS ? n : MAX_BLOCKS;
 			/* only blocks held by this stream's server */
 			do
-				k = (k + 1) % n;
-			while (put_srv[k] != head);
+				k = get_lo + (k - get_lo + 1 + n) % n;
+			while (!(put_srv[k] & (1 << head)) && ++tries < n);
 			rc = ccli_get(&c, &put_ids[k], 0, 0, buf, block_size, &got);
 			if (!rc && blk_verify(&bench_key, buf, got, &put_ids[k]))
 				rc = -EBADMSG;
@@ -157,7 +160,7 @@ out:
 	return NULL;
 }
 
-static void run_one(int is_put, int chain, int streams)
+static void run_one(const char *what, int is_put, int chain, int streams)
 {
 	struct run r[MAX_STREAMS];
 	pthread_t t[MAX_STREAMS];
@@ -188,12 +191,31 @@ static void run_one(int is_put, int chain, int streams)
 	for (int i = 0; i < NSERVERS; i++)
 		srv1 += proc_cpu(server_pid[i]);
 	gib = (double)bytes / (1 << 30);
-	printf("%-4s chain=%d streams=%d  %8.1f MiB/s  server cpu %5.2f s/GiB  client cpu %5.2f "
+	printf("%-10s chain=%d streams=%d  %8.1f MiB/s  server cpu %5.2f s/GiB  client cpu %5.2f "
 	       "s/GiB%s\n",
-	       is_put ? "PUT" : "GET", chain, streams, (double)bytes / (1 << 20) / (t1 - t0),
+	       what, chain, streams, (double)bytes / (1 << 20) / (t1 - t0),
 	       gib > 0 ? (srv1 - srv0) / gib : 0, gib > 0 ? (cli1 - cli0) / gib : 0,
 	       errors ? "  (errors!)" : "");
 	fflush(stdout);
+}
+
+/* Reads every block of the working set from every server holding it. */
+static void warm_up(void)
+{
+	uint8_t *buf = xmalloc(block_size);
+
+	for (int i = 0; i < NSERVERS; i++) {
+		struct casfs_uuid uuid = bench_uuid;
+		struct ccli c;
+		uint32_t got;
+
+		if (ccli_connect(&c, server_addr[i], 1, &uuid, NULL, NULL, 30000) == 0)
+			for (int k = get_lo; k < get_hi; k++)
+				if (put_srv[k] & (1 << i))
+					ccli_get(&c, &put_ids[k], 0, 0, buf, block_size, &got);
+		ccli_close(&c);
+	}
+	free(buf);
 }
 
 static int start_servers(const char *bin, const char *dir, const char *meta)
@@ -277,12 +299,18 @@ int main(int argc, char **argv)
 		usleep(50 * 1000);
 	printf("chunkbench: %u-byte blocks, %.0f s per run, 3 chunk servers on loopback, %ld "
 	       "cores\n", block_size, run_seconds, sysconf(_SC_NPROCESSORS_ONLN));
-	run_one(1, 1, 1);
-	run_one(1, 1, 8);
-	run_one(1, 3, 1);
-	run_one(1, 3, 8);
-	run_one(0, 1, 1);
-	run_one(0, 1, 8);
+	run_one("PUT", 1, 1, 1);
+	run_one("PUT", 1, 1, 8);
+	run_one("PUT", 1, 3, 1);
+	run_one("PUT", 1, 3, 8);
+	/* cold: blocks not read since written (writes bypass the page cache) */
+	get_hi = atomic_load(&next_block) < MAX_BLOCKS ? atomic_load(&next_block) : MAX_BLOCKS;
+	run_one("GET cold", 0, 1, 1);
+	/* cached: a 256 MiB working set of chain-3 blocks, read once first */
+	get_lo = get_hi > GET_WORKING_SET ? get_hi - GET_WORKING_SET : 0;
+	warm_up();
+	run_one("GET cached", 0, 1, 1);
+	run_one("GET cached", 0, 1, 8);
 	rc = 0;
 stop:
 	for (int i = 0; i < NSERVERS; i++)
