@@ -1,0 +1,311 @@
+/* meta_lock: cluster-wide flock and POSIX byte-range locks, held by metad
+ * per (session, owner). flock and POSIX locks do not interact (as on
+ * Linux). A LOCK that cannot be granted either fails with -EAGAIN or, with
+ * wait set, has its reply parked here until it can be granted; an UNLOCK by
+ * the same owner cancels that wait (-EINTR). Everything a session holds or
+ * waits for goes when the session ends, so a dead client never wedges
+ * others. Owned by the event-loop thread. */
+#include "metad/meta_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/msg.h"
+#include "fs/xmalloc.h"
+
+struct meta_lk {
+	struct meta_lk *next;
+	uint64_t ino, session, owner, start, end;
+	uint32_t pid;
+	uint8_t kind, type;
+	/* waiters only */
+	struct meta_conn *conn;
+	uint64_t reqid;
+};
+
+struct meta_lock_table {
+	struct meta_lk *held;
+	struct meta_lk *waiting;	/* FIFO */
+};
+
+struct meta_lock_table *meta_lock_new(void)
+{
+	return xcalloc(1, sizeof(struct meta_lock_table));
+}
+
+static void lk_free_list(struct meta_lk *l)
+{
+	while (l) {
+		struct meta_lk *n = l->next;
+
+		free(l);
+		l = n;
+	}
+}
+
+void meta_lock_free(struct meta_lock_table *t)
+{
+	if (!t)
+		return;
+	lk_free_list(t->held);
+	lk_free_list(t->waiting);
+	free(t);
+}
+
+static int same_owner(const struct meta_lk *a, const struct meta_lk *b)
+{
+	return a->session == b->session && a->owner == b->owner;
+}
+
+static int conflicts(const struct meta_lk *a, const struct meta_lk *b)
+{
+	if (a->ino != b->ino || a->kind != b->kind || same_owner(a, b))
+		return 0;
+	if (a->type != MSG_LOCK_WRITE && b->type != MSG_LOCK_WRITE)
+		return 0;
+	return a->start <= b->end && b->start <= a->end;
+}
+
+static struct meta_lk *find_conflict(struct meta_lock_table *t, const struct meta_lk *want)
+{
+	for (struct meta_lk *l = t->held; l; l = l->next)
+		if (conflicts(l, want))
+			return l;
+	return NULL;
+}
+
+/* Removes the owner's locks of this kind over [start, end], splitting
+ * ranges that stick out. */
+static void cut_range(struct meta_lock_table *t, const struct meta_lk *who)
+{
+	struct meta_lk **pp = &t->held;
+
+	while (*pp) {
+		struct meta_lk *l = *pp;
+
+		if (l->ino != who->ino || l->kind != who->kind || !same_owner(l, who) ||
+		    l->end < who->start || who->end < l->start) {
+			pp = &l->next;
+			continue;
+		}
+		if (l->start < who->start && l->end > who->end) {
+			struct meta_lk *tail = xmalloc(sizeof(*tail));
+
+			*tail = *l;
+			tail->start = who->end + 1;
+			l->end = who->start - 1;
+			tail->next = l->next;
+			l->next = tail;
+			pp = &tail->next;
+		} else if (l->start < who->start) {
+			l->end = who->start - 1;
+			pp = &l->next;
+		} else if (l->end > who->end) {
+			l->start = who->end + 1;
+			pp = &l->next;
+		} else {
+			*pp = l->next;
+			free(l);
+		}
+	}
+}
+
+static void grant(struct meta_lock_table *t, const struct meta_lk *want)
+{
+	struct meta_lk *l = xmalloc(sizeof(*l));
+
+	cut_range(t, want);
+	*l = *want;
+	l->conn = NULL;
+	l->next = t->held;
+	t->held = l;
+}
+
+static void send_status(struct meta_conn *conn, uint64_t reqid, int32_t st)
+{
+	struct proto_wbuf f;
+
+	proto_wbuf_init(&f);
+	proto_reply_begin(&f, MSG_LOCK, reqid, st);
+	proto_frame_finish(&f);
+	meta_conn_send(conn, &f);
+	proto_wbuf_free(&f);
+}
+
+/* Grants every waiter that no longer conflicts, oldest first. */
+static void wake(struct meta_lock_table *t)
+{
+	struct meta_lk **pp = &t->waiting;
+
+	while (*pp) {
+		struct meta_lk *w = *pp;
+
+		if (find_conflict(t, w)) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		grant(t, w);
+		send_status(w->conn, w->reqid, 0);
+		free(w);
+		pp = &t->waiting;
+	}
+}
+
+static void decode(struct proto_rbuf *r, struct meta_lk *l, int is_getlk, uint8_t *wait)
+{
+	proto_get_u64(r, &l->ino);
+	proto_get_u64(r, &l->owner);
+	if (is_getlk) {
+		l->kind = MSG_LOCK_POSIX;
+	} else {
+		proto_get_u8(r, &l->kind);
+	}
+	proto_get_u8(r, &l->type);
+	proto_get_u64(r, &l->start);
+	proto_get_u64(r, &l->end);
+	proto_get_u32(r, &l->pid);
+	if (!is_getlk)
+		proto_get_u8(r, wait);
+}
+
+int meta_lock_lock(struct meta_srv *srv, struct meta_conn *conn, uint64_t reqid,
+		   const uint8_t *payload, size_t len)
+{
+	struct meta_lock_table *t = srv->locks;
+	struct meta_lk want;
+	struct proto_rbuf r;
+	uint8_t wait = 0;
+
+	memset(&want, 0, sizeof(want));
+	proto_rbuf_init(&r, payload, len);
+	decode(&r, &want, 0, &wait);
+	want.session = conn->sess->id;
+	if (want.kind != MSG_LOCK_FLOCK && want.kind != MSG_LOCK_POSIX)
+		return -EINVAL;
+	if (want.type < MSG_LOCK_READ || want.type > MSG_LOCK_UNLOCK || want.start > want.end)
+		return -EINVAL;
+	if (meta_ns_getattr(srv->ns, want.ino, NULL))
+		return -ENOENT;
+	if (want.kind == MSG_LOCK_FLOCK) {
+		want.start = 0;
+		want.end = UINT64_MAX;
+	}
+	if (want.type == MSG_LOCK_UNLOCK) {
+		struct meta_lk **pp = &t->waiting;
+
+		while (*pp) {
+			struct meta_lk *w = *pp;
+
+			if (w->ino == want.ino && w->kind == want.kind && same_owner(w, &want)) {
+				*pp = w->next;
+				send_status(w->conn, w->reqid, -EINTR);
+				free(w);
+			} else {
+				pp = &w->next;
+			}
+		}
+		cut_range(t, &want);
+		wake(t);
+		return 0;
+	}
+	if (!find_conflict(t, &want)) {
+		grant(t, &want);
+		/* A downgrade or a split may unblock others. */
+		wake(t);
+		return 0;
+	}
+	if (!wait)
+		return -EAGAIN;
+	{
+		struct meta_lk *w = xmalloc(sizeof(*w)), **pp = &t->waiting;
+
+		*w = want;
+		w->conn = conn;
+		w->reqid = reqid;
+		w->next = NULL;
+		while (*pp)
+			pp = &(*pp)->next;
+		*pp = w;
+	}
+	return 1;
+}
+
+int meta_lock_getlk(struct meta_srv *srv, struct meta_conn *conn, const uint8_t *payload,
+		    size_t len, struct proto_wbuf *out)
+{
+	struct meta_lk want, *c;
+	struct proto_rbuf r;
+
+	memset(&want, 0, sizeof(want));
+	proto_rbuf_init(&r, payload, len);
+	decode(&r, &want, 1, NULL);
+	want.session = conn->sess->id;
+	if (want.type < MSG_LOCK_READ || want.type > MSG_LOCK_WRITE || want.start > want.end)
+		return -EINVAL;
+	if (meta_ns_getattr(srv->ns, want.ino, NULL))
+		return -ENOENT;
+	c = find_conflict(srv->locks, &want);
+	if (!c) {
+		proto_put_u8(out, MSG_LOCK_UNLOCK);
+		proto_put_u64(out, want.start);
+		proto_put_u64(out, want.end);
+		proto_put_u32(out, want.pid);
+	} else {
+		proto_put_u8(out, c->type);
+		proto_put_u64(out, c->start);
+		proto_put_u64(out, c->end);
+		proto_put_u32(out, c->pid);
+	}
+	return 0;
+}
+
+void meta_lock_release_session(struct meta_srv *srv, uint64_t session, uint64_t ino)
+{
+	struct meta_lock_table *t = srv->locks;
+	struct meta_lk **pp;
+	int changed = 0;
+
+	for (pp = &t->held; *pp;) {
+		struct meta_lk *l = *pp;
+
+		if (l->session == session &&
+		    (!ino || (l->ino == ino && l->kind == MSG_LOCK_FLOCK))) {
+			*pp = l->next;
+			free(l);
+			changed = 1;
+		} else {
+			pp = &l->next;
+		}
+	}
+	for (pp = &t->waiting; !ino && *pp;) {
+		struct meta_lk *w = *pp;
+
+		if (w->session == session) {
+			*pp = w->next;
+			send_status(w->conn, w->reqid, -EINTR);
+			free(w);
+		} else {
+			pp = &w->next;
+		}
+	}
+	if (changed)
+		wake(t);
+}
+
+void meta_lock_conn_lost(struct meta_srv *srv, struct meta_conn *conn)
+{
+	struct meta_lk **pp = &srv->locks->waiting;
+
+	while (*pp) {
+		struct meta_lk *w = *pp;
+
+		if (w->conn == conn) {
+			*pp = w->next;
+			free(w);
+		} else {
+			pp = &w->next;
+		}
+	}
+}

@@ -1,0 +1,707 @@
+/* metabench: a load generator and test client for casfs-metad over the real
+ * protocol.
+ *
+ *   metabench bench --metad BIN [--dir DIR] [--conns 64] [--files N]
+ *       formats DIR, starts BIN, and measures mutations/s (MKNOD + SETATTR +
+ *       UNLINK), lookups/s (LOOKUP + GETATTR), RSS per file at N files and
+ *       restart time with N files; then the same mutations under
+ *       sync = always.
+ *   metabench writer --meta ADDR --id K --log FILE [--count N]
+ *       crash-test client: creates t_K_n, renames it to f_K_n, appends
+ *       "n" to FILE after each acknowledged rename; exits when the
+ *       connection breaks.
+ *   metabench verify --meta ADDR --id K --log FILE
+ *       checks that every acknowledged rename is present (f_K_n exists,
+ *       t_K_n does not) and that no pair is half-applied (never both).
+ *
+ * Every connection is a blocking socket; a thread drives its connections in
+ * lock step (send one request on each, then read each reply), so 64
+ * connections keep 64 requests in flight with two threads. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/msg.h"
+#include "fs/net.h"
+#include "fs/proto.h"
+#include "fs/xmalloc.h"
+
+struct mc {
+	int fd;
+	uint64_t reqid;
+	uint64_t session;
+	struct proto_wbuf w;
+	struct proto_wbuf in;
+	struct proto_rbuf r;	/* reply fields after the status */
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void mc_begin(struct mc *c, uint16_t type)
+{
+	proto_frame_begin(&c->w, type, 0, ++c->reqid);
+}
+
+static int mc_send(struct mc *c)
+{
+	proto_frame_finish(&c->w);
+	return net_frame_write(c->fd, &c->w);
+}
+
+/* Reads one reply; returns its status (or a transport error < -4095). */
+static int mc_recv(struct mc *c, int32_t *status)
+{
+	struct proto_hdr h;
+	int rc = net_frame_read(c->fd, PROTO_FRAME_MAX, &h, &c->in);
+
+	if (rc)
+		return rc;
+	if (!(h.flags & PROTO_F_REPLY) || msg_check(h.type, 1, c->in.data, c->in.len))
+		return -EBADMSG;
+	proto_rbuf_init(&c->r, c->in.data, c->in.len);
+	proto_get_i32(&c->r, status);
+	return 0;
+}
+
+static int mc_call(struct mc *c, int32_t *status)
+{
+	int rc = mc_send(c);
+
+	return rc ? rc : mc_recv(c, status);
+}
+
+static int mc_connect(struct mc *c, const char *addr, uint8_t role)
+{
+	struct casfs_uuid zero = { { 0 } };
+	int32_t st;
+	uint16_t ver;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	proto_wbuf_init(&c->w);
+	proto_wbuf_init(&c->in);
+	rc = net_connect(addr, 5000, &c->fd);
+	if (rc)
+		return rc;
+	mc_begin(c, MSG_HELLO);
+	proto_put_u16(&c->w, PROTO_VERSION);
+	proto_put_u8(&c->w, role);
+	proto_put_uuid(&c->w, &zero);
+	proto_put_str(&c->w, "");
+	proto_put_u64(&c->w, 0);
+	proto_put_str(&c->w, "metabench");
+	rc = mc_call(c, &st);
+	if (rc)
+		return rc;
+	if (st)
+		return st;
+	proto_get_u16(&c->r, &ver);
+	{
+		struct casfs_uuid u;
+
+		proto_get_uuid(&c->r, &u);
+	}
+	proto_get_u64(&c->r, &c->session);
+	return 0;
+}
+
+static void mc_close(struct mc *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	proto_wbuf_free(&c->w);
+	proto_wbuf_free(&c->in);
+}
+
+static void put_mknod(struct mc *c, uint64_t parent, const char *name)
+{
+	mc_begin(c, MSG_MKNOD);
+	proto_put_u64(&c->w, parent);
+	proto_put_str(&c->w, name);
+	proto_put_u32(&c->w, S_IFREG | 0644);
+	proto_put_u32(&c->w, 0);
+	proto_put_u32(&c->w, 0);
+	proto_put_u32(&c->w, 0);
+}
+
+static void put_name_op(struct mc *c, uint16_t type, uint64_t parent, const char *name)
+{
+	mc_begin(c, type);
+	proto_put_u64(&c->w, parent);
+	proto_put_str(&c->w, name);
+}
+
+static void put_rename(struct mc *c, uint64_t p, const char *a, uint64_t np, const char *b)
+{
+	mc_begin(c, MSG_RENAME);
+	proto_put_u64(&c->w, p);
+	proto_put_str(&c->w, a);
+	proto_put_u64(&c->w, np);
+	proto_put_str(&c->w, b);
+	proto_put_u32(&c->w, 0);
+}
+
+static void put_setattr(struct mc *c, uint64_t ino, uint32_t mode)
+{
+	struct casfs_time t = { 0, 0 };
+
+	mc_begin(c, MSG_SETATTR);
+	proto_put_u64(&c->w, ino);
+	proto_put_u32(&c->w, MSG_SETATTR_MODE | MSG_SETATTR_MTIME_NOW);
+	proto_put_u32(&c->w, mode);
+	proto_put_u32(&c->w, 0);
+	proto_put_u32(&c->w, 0);
+	proto_put_u64(&c->w, 0);
+	proto_put_time(&c->w, &t);
+	proto_put_time(&c->w, &t);
+}
+
+static void put_getattr(struct mc *c, uint64_t ino)
+{
+	mc_begin(c, MSG_GETATTR);
+	proto_put_u64(&c->w, ino);
+}
+
+/* MKDIR or LOOKUP of an existing directory: its inode. */
+static int mkdir_p(struct mc *c, uint64_t parent, const char *name, uint64_t *ino)
+{
+	struct casfs_attr a;
+	int32_t st;
+	int rc;
+
+	mc_begin(c, MSG_MKDIR);
+	proto_put_u64(&c->w, parent);
+	proto_put_str(&c->w, name);
+	proto_put_u32(&c->w, 0755);
+	proto_put_u32(&c->w, 0);
+	proto_put_u32(&c->w, 0);
+	rc = mc_call(c, &st);
+	if (rc)
+		return rc;
+	if (st == -EEXIST) {
+		put_name_op(c, MSG_LOOKUP, parent, name);
+		rc = mc_call(c, &st);
+		if (rc)
+			return rc;
+	}
+	if (st)
+		return st;
+	proto_get_attr(&c->r, &a);
+	*ino = a.ino;
+	return 0;
+}
+
+/* ---- crash-test writer and verifier ---- */
+
+static int cmd_writer(const char *addr, int id, const char *logpath, long count)
+{
+	struct mc c;
+	uint64_t dir;
+	char name[64], name2[64], dname[32];
+	int32_t st;
+	FILE *log;
+	int rc;
+
+	rc = mc_connect(&c, addr, PROTO_ROLE_CLIENT);
+	if (rc) {
+		fprintf(stderr, "writer %d: connect: %s\n", id, strerror(-rc));
+		return 1;
+	}
+	snprintf(dname, sizeof(dname), "w%d", id);
+	if (mkdir_p(&c, 1, dname, &dir)) {
+		fprintf(stderr, "writer %d: mkdir failed\n", id);
+		return 1;
+	}
+	log = fopen(logpath, "a");
+	if (!log)
+		return 1;
+	for (long n = 0; count < 0 || n < count; n++) {
+		/* Each round starts at a fresh n: find the first unused one. */
+		snprintf(name, sizeof(name), "t_%d_%ld", id, n);
+		snprintf(name2, sizeof(name2), "f_%d_%ld", id, n);
+		put_name_op(&c, MSG_LOOKUP, dir, name2);
+		if (mc_call(&c, &st))
+			break;
+		if (st == 0)
+			continue;
+		put_mknod(&c, dir, name);
+		if (mc_call(&c, &st))
+			break;
+		if (st && st != -EEXIST) {
+			fprintf(stderr, "writer %d: mknod %s: %s\n", id, name, strerror(-st));
+			return 1;
+		}
+		put_rename(&c, dir, name, dir, name2);
+		if (mc_call(&c, &st))
+			break;
+		if (st) {
+			fprintf(stderr, "writer %d: rename %s: %s\n", id, name, strerror(-st));
+			return 1;
+		}
+		fprintf(log, "%ld\n", n);
+		fflush(log);
+	}
+	fclose(log);
+	mc_close(&c);
+	return 0;
+}
+
+static int exists(struct mc *c, uint64_t dir, const char *name, int *yes)
+{
+	int32_t st;
+	int rc;
+
+	put_name_op(c, MSG_LOOKUP, dir, name);
+	rc = mc_call(c, &st);
+	if (rc)
+		return rc;
+	if (st && st != -ENOENT)
+		return st;
+	*yes = st == 0;
+	return 0;
+}
+
+static int cmd_verify(const char *addr, int id, const char *logpath)
+{
+	struct mc c;
+	uint64_t dir;
+	char name[64], dname[32];
+	long n, max = -1, acked = 0, bad = 0;
+	char *seen;
+	FILE *log;
+	int rc;
+
+	rc = mc_connect(&c, addr, PROTO_ROLE_CLIENT);
+	if (rc) {
+		fprintf(stderr, "verify %d: connect: %s\n", id, strerror(-rc));
+		return 1;
+	}
+	snprintf(dname, sizeof(dname), "w%d", id);
+	if (mkdir_p(&c, 1, dname, &dir))
+		return 1;
+	log = fopen(logpath, "r");
+	if (!log)
+		return 0;
+	seen = xcalloc(1 << 22, 1);
+	while (fscanf(log, "%ld", &n) == 1) {
+		int f, t;
+
+		if (n < 0 || n >= (1 << 22))
+			continue;
+		seen[n] = 1;
+		if (n > max)
+			max = n;
+		acked++;
+		snprintf(name, sizeof(name), "f_%d_%ld", id, n);
+		if (exists(&c, dir, name, &f))
+			return 1;
+		snprintf(name, sizeof(name), "t_%d_%ld", id, n);
+		if (exists(&c, dir, name, &t))
+			return 1;
+		if (!f || t) {
+			fprintf(stderr, "verify %d: acknowledged rename %ld lost (f=%d t=%d)\n", id, n,
+				f, t);
+			bad++;
+		}
+	}
+	fclose(log);
+	/* Unacknowledged ones: either side, never both. */
+	for (n = 0; n <= max + 2; n++) {
+		int f, t;
+
+		if (n < (1 << 22) && seen[n])
+			continue;
+		snprintf(name, sizeof(name), "f_%d_%ld", id, n);
+		if (exists(&c, dir, name, &f))
+			return 1;
+		snprintf(name, sizeof(name), "t_%d_%ld", id, n);
+		if (exists(&c, dir, name, &t))
+			return 1;
+		if (f && t) {
+			fprintf(stderr, "verify %d: rename %ld half-applied\n", id, n);
+			bad++;
+		}
+	}
+	free(seen);
+	mc_close(&c);
+	printf("verify %d: %ld acknowledged renames checked, %ld bad\n", id, acked, bad);
+	return bad ? 1 : 0;
+}
+
+/* ---- benchmark ---- */
+
+enum bench_phase { PH_MUTATE, PH_POPULATE, PH_LOOKUP };
+
+struct bconn {
+	struct mc c;
+	uint64_t dir;
+	long i;			/* next file number */
+	int step;		/* position in the op cycle */
+	uint64_t ino;		/* inode of the current file */
+	long done;		/* operations completed */
+	long limit;		/* populate: files to create */
+	int failed;
+};
+
+struct bthread {
+	pthread_t t;
+	struct bconn *conns;
+	int n;
+	enum bench_phase phase;
+	double deadline;
+	long files_per_conn;	/* lookup: files available per conn */
+	unsigned seed;
+};
+
+static void b_send(struct bthread *bt, struct bconn *b)
+{
+	char name[32];
+
+	switch (bt->phase) {
+	case PH_MUTATE:
+		snprintf(name, sizeof(name), "m%ld", b->i);
+		if (b->step == 0)
+			put_mknod(&b->c, b->dir, name);
+		else if (b->step == 1)
+			put_setattr(&b->c, b->ino, 0600);
+		else
+			put_name_op(&b->c, MSG_UNLINK, b->dir, name);
+		break;
+	case PH_POPULATE:
+		snprintf(name, sizeof(name), "p%ld", b->i);
+		put_mknod(&b->c, b->dir, name);
+		break;
+	case PH_LOOKUP:
+		if (b->step == 0) {
+			b->i = rand_r(&bt->seed) % bt->files_per_conn;
+			snprintf(name, sizeof(name), "p%ld", b->i);
+			put_name_op(&b->c, MSG_LOOKUP, b->dir, name);
+		} else {
+			put_getattr(&b->c, b->ino);
+		}
+		break;
+	}
+	if (mc_send(&b->c))
+		b->failed = 1;
+}
+
+static void b_recv(struct bthread *bt, struct bconn *b)
+{
+	struct casfs_attr a;
+	int32_t st;
+
+	if (b->failed || mc_recv(&b->c, &st) || st) {
+		b->failed = 1;
+		return;
+	}
+	b->done++;
+	switch (bt->phase) {
+	case PH_MUTATE:
+		if (b->step == 0) {
+			proto_get_attr(&b->c.r, &a);
+			b->ino = a.ino;
+		}
+		if (++b->step == 3) {
+			b->step = 0;
+			b->i++;
+		}
+		break;
+	case PH_POPULATE:
+		b->i++;
+		break;
+	case PH_LOOKUP:
+		if (b->step == 0) {
+			proto_get_attr(&b->c.r, &a);
+			b->ino = a.ino;
+		}
+		b->step ^= 1;
+		break;
+	}
+}
+
+static void *b_thread(void *arg)
+{
+	struct bthread *bt = arg;
+
+	for (;;) {
+		int active = 0;
+
+		if (bt->phase != PH_POPULATE && now_s() >= bt->deadline)
+			break;
+		for (int k = 0; k < bt->n; k++) {
+			struct bconn *b = &bt->conns[k];
+
+			if (b->failed || (bt->phase == PH_POPULATE && b->i >= b->limit))
+				continue;
+			b_send(bt, b);
+			active++;
+		}
+		if (!active)
+			break;
+		for (int k = 0; k < bt->n; k++) {
+			struct bconn *b = &bt->conns[k];
+
+			if (b->failed || (bt->phase == PH_POPULATE && b->i >= b->limit))
+				continue;
+			b_recv(bt, b);
+		}
+	}
+	return NULL;
+}
+
+/* Runs one phase on all connections; returns operations per second. */
+static double b_run(struct bconn *conns, int nconns, int nthreads, enum bench_phase ph,
+		    double secs, long files_per_conn, long *total)
+{
+	struct bthread bt[16];
+	double t0 = now_s(), dt;
+	long before = 0, after = 0;
+
+	for (int k = 0; k < nconns; k++) {
+		before += conns[k].done;
+		conns[k].step = 0;
+	}
+	for (int i = 0; i < nthreads; i++) {
+		bt[i].conns = conns + i * (nconns / nthreads);
+		bt[i].n = nconns / nthreads;
+		bt[i].phase = ph;
+		bt[i].deadline = t0 + secs;
+		bt[i].files_per_conn = files_per_conn;
+		bt[i].seed = 12345u + (unsigned)i;
+		pthread_create(&bt[i].t, NULL, b_thread, &bt[i]);
+	}
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(bt[i].t, NULL);
+	dt = now_s() - t0;
+	for (int k = 0; k < nconns; k++) {
+		after += conns[k].done;
+		if (conns[k].failed) {
+			fprintf(stderr, "metabench: a request failed on connection %d\n", k);
+			exit(1);
+		}
+	}
+	if (total)
+		*total = after - before;
+	return (after - before) / dt;
+}
+
+static pid_t start_metad(const char *bin, const char *dir, const char *addrfile, const char *extra1,
+			 const char *extra2)
+{
+	pid_t pid;
+
+	unlink(addrfile);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		dup2(fd, 2);
+		execl(bin, bin, "--data", dir, "--listen", "127.0.0.1:0", "--addr-file", addrfile,
+		      "--log-level", "warn", extra1, extra2, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int read_addr(const char *addrfile, char *addr, size_t len, double timeout)
+{
+	double end = now_s() + timeout;
+
+	while (now_s() < end) {
+		FILE *f = fopen(addrfile, "r");
+
+		if (f) {
+			int ok = fgets(addr, (int)len, f) != NULL;
+
+			fclose(f);
+			if (ok) {
+				addr[strcspn(addr, "\n")] = '\0';
+				return 0;
+			}
+		}
+		usleep(2000);
+	}
+	return -ETIMEDOUT;
+}
+
+static long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static int b_connect_all(struct bconn *conns, int n, const char *addr)
+{
+	for (int k = 0; k < n; k++) {
+		char dname[32];
+		int rc = mc_connect(&conns[k].c, addr, PROTO_ROLE_CLIENT);
+
+		if (rc) {
+			fprintf(stderr, "metabench: connect %s: %s\n", addr, strerror(-rc));
+			return rc;
+		}
+		snprintf(dname, sizeof(dname), "d%d", k);
+		rc = mkdir_p(&conns[k].c, 1, dname, &conns[k].dir);
+		if (rc)
+			return rc;
+		conns[k].failed = 0;
+	}
+	return 0;
+}
+
+static void b_close_all(struct bconn *conns, int n)
+{
+	for (int k = 0; k < n; k++)
+		mc_close(&conns[k].c);
+}
+
+static void stop_metad(pid_t pid, int sig)
+{
+	int status;
+
+	kill(pid, sig);
+	waitpid(pid, &status, 0);
+}
+
+static int cmd_bench(const char *bin, const char *dir, int nconns, long nfiles, double secs)
+{
+	struct bconn *conns = xcalloc((size_t)nconns, sizeof(*conns));
+	char addrfile[4200], addr[128], cmd[8400];
+	double mut, mut_sync, look, t0, restart;
+	long rss0, rss1, made;
+	int nthreads = 2;
+	pid_t pid;
+	struct mc probe;
+	int32_t st;
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && '%s' --format --data '%s' >/dev/null", dir, bin,
+		 dir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "metabench: format failed\n");
+		return 1;
+	}
+	snprintf(addrfile, sizeof(addrfile), "%s.addr", dir);
+	pid = start_metad(bin, dir, addrfile, NULL, NULL);
+	if (read_addr(addrfile, addr, sizeof(addr), 20))
+		return 1;
+	if (b_connect_all(conns, nconns, addr))
+		return 1;
+	rss0 = rss_kib(pid);
+	mut = b_run(conns, nconns, nthreads, PH_MUTATE, secs, 0, NULL);
+	printf("mutations/s (MKNOD+SETATTR+UNLINK, %d conns, sync=interval): %.0f\n", nconns, mut);
+	fflush(stdout);
+	for (int k = 0; k < nconns; k++) {
+		conns[k].i = 0;
+		conns[k].limit = nfiles / nconns;
+	}
+	t0 = now_s();
+	b_run(conns, nconns, nthreads, PH_POPULATE, 0, 0, &made);
+	rss1 = rss_kib(pid);
+	printf("created %ld files in %.1f s; RSS %ld -> %ld KiB: %.0f bytes/file\n", made,
+	       now_s() - t0, rss0, rss1, (rss1 - rss0) * 1024.0 / (made ? made : 1));
+	fflush(stdout);
+	look = b_run(conns, nconns, nthreads, PH_LOOKUP, secs, nfiles / nconns, NULL);
+	printf("lookups/s (LOOKUP+GETATTR, %d conns): %.0f\n", nconns, look);
+	fflush(stdout);
+	b_close_all(conns, nconns);
+
+	stop_metad(pid, SIGKILL);
+	t0 = now_s();
+	pid = start_metad(bin, dir, addrfile, NULL, NULL);
+	if (read_addr(addrfile, addr, sizeof(addr), 120) || mc_connect(&probe, addr, 1))
+		return 1;
+	put_getattr(&probe, 1);
+	if (mc_call(&probe, &st) || st)
+		return 1;
+	restart = now_s() - t0;
+	mc_close(&probe);
+	printf("restart after kill -9 with %ld files: %.2f s\n", made, restart);
+	fflush(stdout);
+	stop_metad(pid, SIGTERM);
+
+	pid = start_metad(bin, dir, addrfile, "--sync", "always");
+	if (read_addr(addrfile, addr, sizeof(addr), 120))
+		return 1;
+	if (b_connect_all(conns, nconns, addr))
+		return 1;
+	mut_sync = b_run(conns, nconns, nthreads, PH_MUTATE, secs, 0, NULL);
+	printf("mutations/s (sync=always, %d conns): %.0f\n", nconns, mut_sync);
+	b_close_all(conns, nconns);
+	stop_metad(pid, SIGTERM);
+	free(conns);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *meta = NULL, *logpath = NULL, *bin = NULL, *dir = "/tmp/metabench.data";
+	long count = -1, files = 1000000;
+	int id = 0, conns = 64;
+	double secs = 5;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 2) {
+		fprintf(stderr, "usage: metabench bench|writer|verify [options] (see the source)\n");
+		return 2;
+	}
+	for (int i = 2; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--meta"))
+			meta = argv[i + 1];
+		else if (!strcmp(argv[i], "--id"))
+			id = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--log"))
+			logpath = argv[i + 1];
+		else if (!strcmp(argv[i], "--count"))
+			count = atol(argv[i + 1]);
+		else if (!strcmp(argv[i], "--metad"))
+			bin = argv[i + 1];
+		else if (!strcmp(argv[i], "--dir"))
+			dir = argv[i + 1];
+		else if (!strcmp(argv[i], "--conns"))
+			conns = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--files"))
+			files = atol(argv[i + 1]);
+		else if (!strcmp(argv[i], "--seconds"))
+			secs = atof(argv[i + 1]);
+		else {
+			fprintf(stderr, "metabench: unknown option %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (conns < 2 || conns % 2)
+		conns = 64;
+	if (!strcmp(argv[1], "writer") && meta && logpath)
+		return cmd_writer(meta, id, logpath, count);
+	if (!strcmp(argv[1], "verify") && meta && logpath)
+		return cmd_verify(meta, id, logpath);
+	if (!strcmp(argv[1], "bench") && bin)
+		return cmd_bench(bin, dir, conns, files, secs);
+	fprintf(stderr, "metabench: missing options\n");
+	return 2;
+}
