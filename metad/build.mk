@@ -17,10 +17,13 @@ $(BUILD)/tests/test_meta_%: $(BUILD)/tests/unit/test_meta_%.o $(METAD_OBJS) $(LI
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_SAN) -o $@ $^ $(LIBCASFS) $(FS_LIBS) $(METAD_LIBS) $(CMOCKA_LIBS)
 
-# The load generator (not part of `all`): make metabench.
+# The load generator: built for `make bench`, and with the unit tests
+# because tests/integration/metad_crash.sh drives metad with it.
 METABENCH := $(BUILD)/metabench
+BENCH_BINS += $(METABENCH)
 .PHONY: metabench
 metabench: $(METABENCH)
+unit-tests: $(METABENCH)
 $(METABENCH): $(BUILD)/tests/bench/metabench.o $(LIBCASFS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_SAN) -o $@ $^ $(LIBCASFS) $(FS_LIBS) -pthread

@@ -1,6 +1,8 @@
 /* metabench: a load generator and test client for casfs-metad over the real
  * protocol.
  *
+ *   metabench [--quick]
+ *       the same with casfs-metad from metabench's own folder (make bench).
  *   metabench bench --metad BIN [--dir DIR] [--conns 64] [--files N]
  *       formats DIR, starts BIN, and measures mutations/s (MKNOD + SETATTR +
  *       UNLINK), lookups/s (LOOKUP + GETATTR), RSS per file at N files and
@@ -666,9 +668,15 @@ int main(int argc, char **argv)
 	double secs = 5;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (argc < 2) {
-		fprintf(stderr, "usage: metabench bench|writer|verify [options] (see the source)\n");
-		return 2;
+	if (argc < 2 || !strcmp(argv[1], "--quick")) {
+		static char path[4096];
+		const char *slash = strrchr(argv[0], '/');
+
+		snprintf(path, sizeof(path), "%.*scasfs-metad", slash ? (int)(slash - argv[0] + 1) : 0,
+			 argv[0]);
+		if (argc >= 2)
+			return cmd_bench(path, dir, conns, 100000, 2);
+		return cmd_bench(path, dir, conns, files, secs);
 	}
 	for (int i = 2; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--meta"))
