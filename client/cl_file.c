@@ -585,23 +585,30 @@ static void job_upload(struct cl_file *f, struct cl_dirty *d)
 			cl_cache_put(fs->cache, &e.id, d->buf, e.len);
 	}
 	pthread_mutex_lock(&f->mu);
+	f->inflight--;
 	if (rc) {
+		/* Keep the buffer: the next flush tries again, and until then
+		 * reads still see the data. */
 		log_error("inode %llu: block %llu could not be stored: %s",
 			  (unsigned long long)f->ino, (unsigned long long)d->index, strerror(-rc));
 		if (!f->err)
 			f->err = -EIO;
-	} else {
-		size_t i;
-
-		for (i = 0; i < f->ndone; i++)
-			if (f->done[i].index == e.index)
-				break;
-		if (i < f->ndone)
-			f->done[i] = e;
-		else
-			bent_append(&f->done, &f->ndone, &f->capdone, &e);
-		map_set(f, &e);
+		d->is_uploading = 0;
+		pthread_cond_broadcast(&f->cond);
+		pthread_mutex_unlock(&f->mu);
+		return;
 	}
+	for (size_t i = 0;; i++) {
+		if (i == f->ndone) {
+			bent_append(&f->done, &f->ndone, &f->capdone, &e);
+			break;
+		}
+		if (f->done[i].index == e.index) {
+			f->done[i] = e;
+			break;
+		}
+	}
+	map_set(f, &e);
 	for (pp = &f->dirty; *pp; pp = &(*pp)->next) {
 		if (*pp == d) {
 			*pp = d->next;
@@ -612,7 +619,6 @@ static void job_upload(struct cl_file *f, struct cl_dirty *d)
 	free(d->buf);
 	d->buf = NULL;
 	free(d);
-	f->inflight--;
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->mu);
 }
@@ -674,27 +680,31 @@ struct cl_files *cl_files_new(struct cl_meta *meta, struct cl_chunk *chunk,
 
 void cl_files_free(struct cl_files *fs)
 {
+	struct cl_file **open = NULL;
+	size_t n = 0, cap = 0;
+
 	if (!fs)
 		return;
-	for (;;) {
-		struct cl_file *f = NULL;
-
-		pthread_mutex_lock(&fs->mu);
-		for (int b = 0; b < CL_FILE_BUCKETS && !f; b++)
-			for (f = fs->table[b]; f && !f->need_commit && !f->ndirty; f = f->hnext)
-				;
-		if (f)
+	pthread_mutex_lock(&fs->mu);
+	for (int b = 0; b < CL_FILE_BUCKETS; b++) {
+		for (struct cl_file *f = fs->table[b]; f; f = f->hnext) {
+			if (n == cap) {
+				cap = cap ? 2 * cap : 16;
+				open = xrealloc(open, cap * sizeof(*open));
+			}
 			f->refs++;
-		pthread_mutex_unlock(&fs->mu);
-		if (!f)
-			break;
-		if (cl_file_flush(f))
-			log_error("inode %llu: data lost at unmount", (unsigned long long)f->ino);
-		pthread_mutex_lock(&f->mu);
-		f->need_commit = 0;
-		pthread_mutex_unlock(&f->mu);
-		file_put(f);
+			open[n++] = f;
+		}
 	}
+	pthread_mutex_unlock(&fs->mu);
+	for (size_t i = 0; i < n; i++) {
+		if (cl_file_flush(open[i]))
+			log_error("inode %llu: buffered data lost at unmount",
+				  (unsigned long long)open[i]->ino);
+		file_put(open[i]);
+	}
+	free(open);
+	open = NULL;
 	pthread_mutex_lock(&fs->mu);
 	fs->is_stopping = 1;
 	pthread_cond_broadcast(&fs->job_cond);
@@ -1173,6 +1183,13 @@ int cl_file_flush(struct cl_file *f)
 		pthread_cond_wait(&f->cond, &f->mu);
 	rc = f->err;
 	f->err = 0;
+	if (rc) {
+		/* Commit nothing, so no other client sees a size whose data is
+		 * missing; the buffers stay for the next attempt. */
+		pthread_mutex_unlock(&f->mu);
+		pthread_mutex_unlock(&f->flush_mu);
+		return rc;
+	}
 	need = f->need_commit;
 	f->need_commit = 0;
 	done = f->done;

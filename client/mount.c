@@ -523,11 +523,23 @@ static void mnt_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &st);
 }
 
+/* POSIX ACLs are not supported: stored as plain xattrs they would not
+ * change the mode, and cp -a sets modes through them. Refusing them makes
+ * tools fall back to chmod. */
+static int is_acl_name(const char *name)
+{
+	return !strncmp(name, "system.posix_acl_", 17);
+}
+
 static void mnt_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			 size_t size, int flags)
 {
 	struct mnt_ctx *c = ctx_of(req);
 
+	if (is_acl_name(name)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	if (strlen(name) > PROTO_NAME_MAX) {
 		fuse_reply_err(req, ERANGE);
 		return;
@@ -561,6 +573,10 @@ static void mnt_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	 * capabilities are not supported, so answer without a round trip. */
 	if (!strcmp(name, "security.capability")) {
 		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if (is_acl_name(name)) {
+		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
 	if (strlen(name) > PROTO_NAME_MAX) {
