@@ -559,17 +559,17 @@ static void local_stop_pids(const pid_t *pids, char *const *tags, size_t n)
 /* Prints where everything is (table or JSON). */
 static void local_report(struct cli_ctx *c, const struct local *l, const char *what)
 {
-	char addr[256], name[16], data[PATH_MAX], log[PATH_MAX];
+	char maddr[256], addr[256], name[16], data[PATH_MAX], log[PATH_MAX];
 	unsigned up = 0;
 	int meta_ok, mounted = l->mnt[0] && local_is_mounted(l->mnt);
 	pid_t pid;
 	struct cli_json j;
 
 	pid = local_running(l, "metad", l->dir);
-	meta_ok = pid && local_read_addr(l, "meta", addr, sizeof(addr)) == 0;
+	meta_ok = pid && local_read_addr(l, "meta", maddr, sizeof(maddr)) == 0;
 	if (!meta_ok)
-		snprintf(addr, sizeof(addr), "-");
-	if (meta_ok && local_count_up(addr, c->auth, &up))
+		snprintf(maddr, sizeof(maddr), "-");
+	if (meta_ok && local_count_up(maddr, c->auth, &up))
 		up = 0;
 	if (c->json) {
 		cli_json_init(&j, stdout);
@@ -579,7 +579,7 @@ static void local_report(struct cli_ctx *c, const struct local *l, const char *w
 		cli_json_obj_begin(&j, "metad");
 		cli_json_bool(&j, "running", pid != 0);
 		cli_json_i64(&j, "pid", pid);
-		cli_json_str(&j, "address", meta_ok ? addr : NULL);
+		cli_json_str(&j, "address", meta_ok ? maddr : NULL);
 		local_path(l, data, "meta", "");
 		cli_json_str(&j, "data", data);
 		local_path(l, log, "metad", ".log");
@@ -618,7 +618,7 @@ static void local_report(struct cli_ctx *c, const struct local *l, const char *w
 	local_path(l, data, "meta", "");
 	local_path(l, log, "metad", ".log");
 	if (pid)
-		printf("  %-6s %-22s %-10d %s  %s\n", "metad", addr, (int)pid, data, log);
+		printf("  %-6s %-22s %-10d %s  %s\n", "metad", maddr, (int)pid, data, log);
 	else
 		printf("  %-6s %-22s %-10s %s  %s\n", "metad", "-", "stopped", data, log);
 	for (unsigned i = 1; i <= l->ncs; i++) {
@@ -647,7 +647,7 @@ static void local_report(struct cli_ctx *c, const struct local *l, const char *w
 		printf("%u of %u chunk servers up. Try:\n", up, l->ncs);
 		if (mounted)
 			printf("  ls %s\n", l->mnt);
-		printf("  export CASFS_META=%s; casfs status\n", addr);
+		printf("  export CASFS_META=%s; casfs status\n", maddr);
 		printf("  casfs local down --dir %s\n", l->dir);
 	}
 }

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# casfs local up/status/down: a whole cluster from one command. Checks that
+# up starts metad, N chunk servers and the mount (status in table and JSON),
+# that a second up on a running cluster changes nothing, that down stops
+# exactly the recorded processes and unmounts while keeping the data, and
+# that up again (with relative paths, as `make run` calls it) brings the
+# same cluster back with its files and settings.
+source "$(dirname "$0")/../lib/cluster.sh"
+cluster_init
+
+CASFS="$CASFS_BIN/casfs"
+RUN="$T/run"
+MNT="$T/mnt"
+
+local_cleanup() {
+	local rc=$?
+	"$CASFS" local down --dir "$RUN" >/dev/null 2>&1
+	if [ $rc -ne 0 ]; then
+		for f in "$RUN"/*.log; do
+			[ -f "$f" ] && { echo "--- $f" >&2; tail -15 "$f" >&2; }
+		done
+	fi
+	(exit $rc)
+	cluster_teardown
+}
+trap local_cleanup EXIT
+
+# jcheck FILE EXPR MSG: EXPR is Python over d, the parsed JSON in FILE.
+jcheck() {
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' \
+		"$1" "$2" || fail "$3 (json: $(head -c 600 "$1"))"
+}
+jget() {
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# --- up: metad + 2 chunk servers + mount, goal 2
+"$CASFS" local up --dir "$RUN" --chunkservers 2 --goal 2 --mount "$MNT" >"$T/up.out" 2>"$T/up.err" ||
+	fail "local up failed: $(cat "$T/up.err")"
+grep -q "metad" "$T/up.out" || fail "up does not say where metad is: $(cat "$T/up.out")"
+mountpoint -q "$MNT" || fail "not mounted after up"
+"$CASFS" --json local status --dir "$RUN" >"$T/st.json" || fail "local status --json failed"
+jcheck "$T/st.json" 'd["metad"]["running"] and d["metad"]["address"].startswith("127.0.0.1:")' \
+	"metad not running"
+jcheck "$T/st.json" 'len(d["chunkservers"]) == 2 and all(c["running"] for c in d["chunkservers"])' \
+	"chunk servers not running"
+jcheck "$T/st.json" 'd["servers_up"] == 2 and d["goal"] == 2' "metad does not list 2 servers up"
+jcheck "$T/st.json" 'd["mount"]["mounted"] and d["mount"]["path"] == sys.argv[3]' "mount not reported" "$MNT"
+META=$(jget "$T/st.json" 'd["metad"]["address"]')
+PIDS=$(jget "$T/st.json" '" ".join(str(p) for p in [d["metad"]["pid"], d["mount"]["pid"]] + [c["pid"] for c in d["chunkservers"]])')
+"$CASFS" local status --dir "$RUN" >"$T/st.txt" || fail "local status failed"
+grep -q "cs2" "$T/st.txt" || fail "table status lacks cs2: $(cat "$T/st.txt")"
+
+# The cluster works: write through the mount, the root goal is 2.
+echo "hello casfs" >"$MNT/hello.txt" || fail "write through the mount failed"
+mkdir "$MNT/dir" || fail "mkdir through the mount failed"
+"$CASFS" --json goal get "$MNT/hello.txt" >"$T/g.json" || fail "goal get via the mount failed"
+jcheck "$T/g.json" 'd["goal"] == 2' "root goal is not 2"
+"$CASFS" --meta "$META" --json chunkserver list >"$T/l.json" || fail "chunkserver list failed"
+jcheck "$T/l.json" 'len(d) == 2 and all(c["state"] == "up" for c in d)' "list does not show 2 up"
+
+# --- up again while running: nothing restarts.
+"$CASFS" local up --dir "$RUN" >/dev/null 2>"$T/up2.err" || fail "second up failed: $(cat "$T/up2.err")"
+"$CASFS" --json local status --dir "$RUN" >"$T/st2.json"
+PIDS2=$(jget "$T/st2.json" '" ".join(str(p) for p in [d["metad"]["pid"], d["mount"]["pid"]] + [c["pid"] for c in d["chunkservers"]])')
+[ "$PIDS" = "$PIDS2" ] || fail "second up restarted processes ($PIDS -> $PIDS2)"
+
+# --- down: unmount, stop exactly those pids, keep the data.
+"$CASFS" local down --dir "$RUN" >"$T/down.out" 2>&1 || fail "local down failed: $(cat "$T/down.out")"
+! mountpoint -q "$MNT" || fail "still mounted after down"
+for p in $PIDS; do
+	wait_for 5 bash -c "! kill -0 $p 2>/dev/null || grep -q '^State:.*Z' /proc/$p/status" ||
+		fail "pid $p still running after down"
+done
+[ -d "$RUN/meta" ] && [ -d "$RUN/cs1" ] && [ -d "$RUN/cs2" ] || fail "down removed data folders"
+"$CASFS" --json local status --dir "$RUN" >"$T/st3.json" || fail "status after down failed"
+jcheck "$T/st3.json" 'not d["metad"]["running"] and not any(c["running"] for c in d["chunkservers"]) and not d["mount"]["mounted"]' \
+	"status after down still shows something running"
+
+# --- up again the way `make run` does it (relative paths from the parent):
+# the same cluster with its files, its 2 servers and goal.
+(cd "$T" && "$CASFS" local up --dir ./run --mount ./mnt --goal 2 >"$T/up3.out" 2>"$T/up3.err") ||
+	fail "up after down failed: $(cat "$T/up3.err")"
+mountpoint -q "$MNT" || fail "not mounted after the second up"
+[ "$(cat "$MNT/hello.txt")" = "hello casfs" ] || fail "file lost across down/up"
+[ -d "$MNT/dir" ] || fail "directory lost across down/up"
+"$CASFS" --json local status --dir "$RUN" >"$T/st4.json"
+jcheck "$T/st4.json" 'd["servers_up"] == 2 and len(d["chunkservers"]) == 2' "servers not back after up"
+
+# Bad usage: one clear line, non-zero.
+"$CASFS" local up >"$T/bad.out" 2>&1 && fail "local up without --dir succeeded"
+[ "$(wc -l <"$T/bad.out")" -eq 1 ] || fail "usage error is not one line: $(cat "$T/bad.out")"
+
+"$CASFS" local down --dir "$RUN" >/dev/null || fail "final down failed"
+! mountpoint -q "$MNT" || fail "still mounted after the final down"
+echo "PASS local_cluster"
