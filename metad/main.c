@@ -13,8 +13,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -302,56 +300,9 @@ static int read_cluster(struct meta_srv *srv, char *err, size_t errlen)
 static int replay_rec(void *ud, const struct meta_rec *rec)
 {
 	struct meta_srv *srv = ud;
-	struct meta_exec x = { .ns = srv->ns, .ss = &srv->ss, .now = rec->time };
-	char name[PROTO_STR_MAX + 1];
-	struct proto_rbuf r;
-	struct meta_sess *s;
-	uint64_t result;
-	uint32_t u32;
-	uint8_t role;
-	int mutated, rc;
+	struct meta_exec x = { .ns = srv->ns, .ss = &srv->ss };
 
-	proto_rbuf_init(&r, rec->payload, rec->len);
-	switch (rec->op) {
-	case META_REC_SESSION_NEW:
-		proto_get_u8(&r, &role);
-		proto_get_str(&r, name, sizeof(name));
-		if (proto_get_end(&r) || !rec->session || meta_sess_find(&srv->ss, rec->session))
-			return -EBADMSG;
-		s = meta_sess_new(&srv->ss, rec->session, role, name, meta_now_ms());
-		s->is_persistent = 1;
-		return 0;
-	case META_REC_SESSION_END:
-		s = meta_sess_find(&srv->ss, rec->session);
-		if (s) {
-			x.sess = s;
-			meta_exec_session_end(&x, s);
-		}
-		return 0;
-	case META_REC_CS_ID:
-		proto_get_u32(&r, &u32);
-		if (proto_get_end(&r))
-			return -EBADMSG;
-		if (u32 > srv->next_cs_id)
-			srv->next_cs_id = u32;
-		return 0;
-	default:
-		break;
-	}
-	if (!meta_exec_is_mutation(rec->op) || msg_check(rec->op, 0, rec->payload, rec->len))
-		return -EBADMSG;
-	s = meta_sess_find(&srv->ss, rec->session);
-	if (!s)
-		return -ESTALE;
-	x.sess = s;
-	rc = meta_exec_run(&x, rec->op, rec->payload, rec->len, NULL, &mutated, &result);
-	if (rc)
-		log_warn("replay: record %llu (op %u) failed: %s", (unsigned long long)rec->seq,
-			 rec->op, strerror(-rc));
-	else
-		meta_sess_dedup_put(s, rec->reqid, rec->op,
-				    XXH3_64bits_withSeed(rec->payload, rec->len, rec->op), 0, result);
-	return 0;
+	return meta_exec_apply_record(&x, rec, &srv->next_cs_id);
 }
 
 static int load_state(struct meta_srv *srv, char *err, size_t errlen)

@@ -10,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include <xxhash.h>
+
+#include "fs/log.h"
 #include "fs/msg.h"
 #include "fs/xmalloc.h"
 
@@ -362,4 +366,60 @@ void meta_exec_session_end(struct meta_exec *x, struct meta_sess *sess)
 			meta_ns_release(x->ns, o->ino);
 	}
 	meta_sess_delete(x->ss, sess);
+}
+
+int meta_exec_apply_record(struct meta_exec *x, const struct meta_rec *rec, uint32_t *next_cs_id)
+{
+	char name[PROTO_STR_MAX + 1];
+	struct proto_rbuf r;
+	struct meta_sess *s;
+	struct timespec ts;
+	uint64_t result;
+	uint32_t u32;
+	uint8_t role;
+	int mutated, rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	x->now = rec->time;
+	proto_rbuf_init(&r, rec->payload, rec->len);
+	switch (rec->op) {
+	case META_REC_SESSION_NEW:
+		proto_get_u8(&r, &role);
+		proto_get_str(&r, name, sizeof(name));
+		if (proto_get_end(&r) || !rec->session || meta_sess_find(x->ss, rec->session))
+			return -EBADMSG;
+		/* A replayed session gets a full timeout to reconnect. */
+		s = meta_sess_new(x->ss, rec->session, role, name,
+				  (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		s->is_persistent = 1;
+		return 0;
+	case META_REC_SESSION_END:
+		s = meta_sess_find(x->ss, rec->session);
+		if (s)
+			meta_exec_session_end(x, s);
+		return 0;
+	case META_REC_CS_ID:
+		proto_get_u32(&r, &u32);
+		if (proto_get_end(&r))
+			return -EBADMSG;
+		if (u32 > *next_cs_id)
+			*next_cs_id = u32;
+		return 0;
+	default:
+		break;
+	}
+	if (!meta_exec_is_mutation(rec->op) || msg_check(rec->op, 0, rec->payload, rec->len))
+		return -EBADMSG;
+	s = meta_sess_find(x->ss, rec->session);
+	if (!s)
+		return -ESTALE;
+	x->sess = s;
+	rc = meta_exec_run(x, rec->op, rec->payload, rec->len, NULL, &mutated, &result);
+	if (rc)
+		log_warn("replay: record %llu (op %u) failed: %s", (unsigned long long)rec->seq,
+			 rec->op, strerror(-rc));
+	else
+		meta_sess_dedup_put(s, rec->reqid, rec->op,
+				    XXH3_64bits_withSeed(rec->payload, rec->len, rec->op), 0, result);
+	return 0;
 }

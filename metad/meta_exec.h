@@ -10,6 +10,7 @@
 
 #include "fs/attr.h"
 #include "fs/proto.h"
+#include "metad/meta_log.h"
 #include "metad/meta_ns.h"
 #include "metad/meta_sess.h"
 
@@ -33,6 +34,12 @@ int meta_exec_run(struct meta_exec *x, uint16_t type, const uint8_t *payload, si
 /* Rebuilds the reply fields of an already applied request from its result. */
 void meta_exec_replay_reply(struct meta_exec *x, uint16_t type, uint64_t result,
 			    struct proto_wbuf *out);
+/* Applies one changelog record (replay, or a standby following the log):
+ * session records, chunk-server id records and logged mutations. x->ns and
+ * x->ss must be set; x->sess and x->now are filled in from the record.
+ * -EBADMSG for a malformed record, -ESTALE for an unknown session. A
+ * mutation that fails again on replay is logged and skipped. */
+int meta_exec_apply_record(struct meta_exec *x, const struct meta_rec *rec, uint32_t *next_cs_id);
 /* Ends sess: releases its opens (unlinked inodes die) and frees it. */
 void meta_exec_session_end(struct meta_exec *x, struct meta_sess *sess);
 

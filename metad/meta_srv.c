@@ -299,10 +299,8 @@ static int do_hello(struct meta_conn *conn, uint64_t reqid, const uint8_t *p, si
 	proto_put_u16(&w, PROTO_VERSION);
 	proto_put_uuid(&w, &srv->cluster);
 	proto_put_u64(&w, s->id);
-	if (role == PROTO_ROLE_CHUNKD)
-		proto_put_bytes(&w, NULL, 0);
-	else
-		proto_put_bytes(&w, srv->seed, sizeof(srv->seed));
+	/* Every peer verifies blocks, chunk servers included. */
+	proto_put_bytes(&w, srv->seed, sizeof(srv->seed));
 	proto_put_u32(&w, srv->conf.session_timeout_ms);
 	reply_fields(conn, MSG_HELLO, reqid, 0, &w);
 	proto_wbuf_free(&w);
