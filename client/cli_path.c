@@ -24,6 +24,25 @@ struct cli_target {
 	uint64_t ino;
 };
 
+/* Undoes the kernel's octal escapes in /proc/mounts fields in place
+ * ("casfs\043host:port" is "casfs#host:port"); getmntent decodes only
+ * space, tab, newline and backslash. */
+static void cli_mnt_unescape(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r; r++) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+		    r[3] >= '0' && r[3] <= '7') {
+			*w++ = (char)((r[1] - '0') << 6 | (r[2] - '0') << 3 | (r[3] - '0'));
+			r += 3;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+}
+
 /* The casfs mount containing rp (an absolute, resolved path): the longest
  * matching mount point wins. Returns 0 and the metad address, or -ENOENT. */
 static int cli_find_mount(const char *rp, char *addr, size_t addrlen)
@@ -36,8 +55,11 @@ static int cli_find_mount(const char *rp, char *addr, size_t addrlen)
 	if (!f)
 		return -errno;
 	while ((m = getmntent(f))) {
-		size_t l = strlen(m->mnt_dir);
+		size_t l;
 
+		cli_mnt_unescape(m->mnt_fsname);
+		cli_mnt_unescape(m->mnt_dir);
+		l = strlen(m->mnt_dir);
 		if (strcmp(m->mnt_type, "fuse.casfs") || strncmp(m->mnt_fsname, "casfs#", 6))
 			continue;
 		if (strcmp(m->mnt_dir, "/") &&

@@ -28,7 +28,7 @@ trap local_cleanup EXIT
 # jcheck FILE EXPR MSG: EXPR is Python over d, the parsed JSON in FILE.
 jcheck() {
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' \
-		"$1" "$2" || fail "$3 (json: $(head -c 600 "$1"))"
+		"$1" "$2" "${@:4}" || fail "$3 (json: $(head -c 600 "$1"))"
 }
 jget() {
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
