@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# chunkd: a chain of three real chunk servers under the real metad.
+#  - a PUT down the chain stores three verified copies, readable (whole and
+#    by range) from each server, and BLK_SYNC succeeds;
+#  - a PUT whose id does not match its bytes is refused (-EBADMSG) and
+#    nothing is stored; a forged PUT of a known id with other bytes is
+#    refused, logged, and the stored copy is unchanged;
+#  - SIGKILL of the middle server during a stream of PUTs: every PUT is
+#    acknowledged by the head, the reply names the dead server with a
+#    negative status, and the copies reported stored really are stored
+#    (the head skips the dead server and forwards to the tail itself).
+set -u
+. "$(dirname "$0")/../lib/cluster.sh"
+TOOL=$CASFS_BIN/tests/chunktool
+
+cluster_init
+cluster_start_metad
+for n in 1 2 3; do cluster_start_chunkd $n; done
+cluster_wait_chunkds 3
+
+server_id() {	# server_id N: the id chunk server N registered with
+	sed -n 's/.*registered with metad .* as server \([0-9]*\).*/\1/p' "$T/cs$1.log" | tail -1
+}
+has_id() { [ -n "$(server_id "$1")" ]; }
+wait_for 20 has_id 3 || fail "no server id in the logs"
+A=$(cat "$T/cs1.addr") B=$(cat "$T/cs2.addr") C=$(cat "$T/cs3.addr")
+IA=$(server_id 1) IB=$(server_id 2) IC=$(server_id 3)
+tool() { "$TOOL" --meta "$META_ADDR" "$@"; }
+
+# --- a chain of three
+head -c 1048576 /dev/urandom >"$T/blk1"
+tool put --server "$A" --chain "$IB@$B,$IC@$C" "$T/blk1" >"$T/put1.out" ||
+	fail "PUT down the chain failed: $(cat "$T/put1.out")"
+ID=$(sed -n 's/^id //p' "$T/put1.out")
+check "three copies acknowledged" test "$(grep -c '^copy [0-9]* 0$' "$T/put1.out")" = 3
+check "receiver listed first" test "$(sed -n 2p "$T/put1.out")" = "copy $IA 0"
+for s in "$A" "$B" "$C"; do
+	tool get --server "$s" --id "$ID" >"$T/got" || fail "GET from $s failed"
+	cmp -s "$T/blk1" "$T/got" || fail "GET from $s returned other bytes"
+	check "HAVE on $s" test "$(tool have --server "$s" --id "$ID")" = 1
+done
+tool get --server "$C" --id "$ID" --off 1000 --len 5000 >"$T/range"
+tail -c +1001 "$T/blk1" | head -c 5000 | cmp -s - "$T/range" || fail "range GET is wrong"
+tool sync --server "$B" --id "$ID" || fail "BLK_SYNC failed"
+# the block files are where the design says, under blocks/<h0>/<h1>/
+for n in 1 2 3; do
+	check "block file on cs$n" test -f "$T/cs$n/blocks/${ID:2:2}/${ID:4:2}/$ID"
+done
+
+# --- a PUT with a wrong id
+head -c 70000 /dev/urandom >"$T/blk2"
+WRONG=01$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+if tool put --server "$A" --chain "$IB@$B" --id "$WRONG" "$T/blk2" >"$T/put2.out"; then
+	fail "a PUT with a wrong id was accepted"
+fi
+check "wrong id answered -EBADMSG" grep -q '^status -74$' "$T/put2.out"
+for s in "$A" "$B"; do
+	check "wrong id not stored on $s" test "$(tool have --server "$s" --id "$WRONG")" = 0
+done
+
+# --- a forged PUT of a known id with other bytes
+head -c 1048576 /dev/urandom >"$T/forged"
+if tool put --server "$B" --id "$ID" "$T/forged" >"$T/put3.out"; then
+	fail "a forged PUT of a known id was accepted"
+fi
+check "forged PUT answered -EBADMSG" grep -q '^status -74$' "$T/put3.out"
+check "forged PUT logged" grep -q "does not match id $ID" "$T/cs2.log"
+tool get --server "$B" --id "$ID" >"$T/got" || fail "GET after the forged PUT failed"
+cmp -s "$T/blk1" "$T/got" || fail "the forged PUT changed the stored block"
+
+# --- SIGKILL the middle server during a stream of PUTs
+"$TOOL" --meta "$META_ADDR" stream --server "$A" --chain "$IB@$B,$IC@$C" \
+	--count 150 --size 65536 --delay-ms 20 >"$T/stream.out" 2>"$T/stream.err" &
+SPID=$!
+lines_at_least() { [ "$(wc -l <"$1")" -ge "$2" ]; }
+wait_for 20 lines_at_least "$T/stream.out" 40 || fail "the stream did not start"
+cluster_kill cs2 KILL
+wait $SPID
+STATUS=$?
+check "every PUT acknowledged by the head (stream exit $STATUS)" test $STATUS = 0
+check "150 blocks streamed" test "$(wc -l <"$T/stream.out")" = 150
+check "early blocks have three copies" \
+	grep -q "^block 0 [0-9a-f]* $IA:0 $IB:0 $IC:0$" "$T/stream.out"
+check "the dead middle server is named with a negative status" \
+	grep -q " $IB:-[0-9]* " "$T/stream.out"
+check "the tail still got the blocks after the middle died" \
+	grep -q "^block 149 [0-9a-f]* $IA:0 $IB:-[0-9]* $IC:0$" "$T/stream.out"
+# every copy reported stored is there; none reported on the dead server
+while read -r _ i id rest; do
+	for pair in $rest; do
+		sid=${pair%%:*} st=${pair#*:}
+		[ "$st" = 0 ] || continue
+		case $sid in
+		"$IA") s=$A ;; "$IC") s=$C ;; "$IB") continue ;;
+		esac
+		test "$(tool have --server "$s" --id "$id")" = 1 ||
+			fail "block $i reported stored on server $sid but it is not there"
+	done
+done < <(awk 'NR % 10 == 0 || / [0-9]+:-/ { print }' "$T/stream.out" | head -40)
+echo "chunkd_chain: ok"
