@@ -79,12 +79,15 @@ int conf_load_file(const char *path, conf_fn fn, void *ud, char *err, size_t err
 		snprintf(err, errlen, "%s: %s", path, strerror(e));
 		return -e;
 	}
-	/* libinih goes on parsing after a syntax error unless told not to, and
-	 * splits lines longer than 200 bytes (both run-time switches in
-	 * Debian's build): later lines would be applied and a later bad
-	 * setting reported against the syntax error's line. */
+	/* libinih's defaults, changed through run-time switches of Debian's
+	 * build: it goes on parsing after a syntax error (later lines would be
+	 * applied, and a later bad setting reported against the syntax
+	 * error's line); it splits lines longer than 200 bytes; and it takes
+	 * an indented line as the continuation of the previous value, so an
+	 * indented "port = 1" would silently become part of another key. */
 	ini_stop_on_first_error = true;
 	ini_max_line = CONF_LINE_MAX;
+	ini_allow_multiline = false;
 	errno = 0;
 	line = ini_parse_stream(conf_read_line, &c, conf_ini_cb, &c);
 	/* A read error (a directory, an I/O error) looks like end of file to

@@ -39,6 +39,15 @@ int log_level_parse(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
+/* Control characters in a message (a peer's name, a path) become '?': a
+ * newline in peer-supplied text must not forge a log line of its own. */
+static void log_sanitize(char *p, int n)
+{
+	for (int i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			p[i] = '?';
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
@@ -46,26 +55,33 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	struct timespec ts;
 	struct tm tm;
 	va_list ap;
-	int n;
+	int n, m;
 
 	if (level > log_max)
 		return;
+	n = 0;
+	if (!log_to_syslog) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d] %s ",
+			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			     tm.tm_sec, ts.tv_nsec / 1000000, log_name, (int)getpid(),
+			     log_names[level]);
+	}
+	va_start(ap, fmt);
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		m = 0;
+	if (n + m > (int)sizeof(line) - 2)
+		m = (int)sizeof(line) - 2 - n;
+	log_sanitize(line + n, m);
+	n += m;
 	if (log_to_syslog) {
-		va_start(ap, fmt);
-		vsyslog(prio[level], fmt, ap);
-		va_end(ap);
+		line[n] = '\0';
+		syslog(prio[level], "%s", line);
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d] %s ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, ts.tv_nsec / 1000000, log_name, (int)getpid(), log_names[level]);
-	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;

@@ -111,6 +111,25 @@ static void test_good_file(void **state)
 	assert_string_equal(err, "");
 }
 
+/* An indented line is a setting of its own, not the continuation of the
+ * value above it (libinih's default). */
+static void test_indented_lines(void **state)
+{
+	struct seen s;
+	char err[512], path[128];
+
+	(void)state;
+	assert_int_equal(load("name = x\n    port = 99\n\tname = y\n", &s, err, sizeof(err),
+			      path, sizeof(path)), 0);
+	assert_int_equal(s.calls, 3);
+	assert_string_equal(s.keys[0], "name");
+	assert_string_equal(s.values[0], "x");
+	assert_string_equal(s.keys[1], "port");
+	assert_string_equal(s.values[1], "99");
+	assert_string_equal(s.keys[2], "name");
+	assert_string_equal(s.values[2], "y");
+}
+
 static void test_bad_value_names_line(void **state)
 {
 	struct seen s;
@@ -351,6 +370,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_file),
+		cmocka_unit_test(test_indented_lines),
 		cmocka_unit_test(test_bad_value_names_line),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_syntax_error),

@@ -120,12 +120,36 @@ static void test_long_line(void **state)
 }
 
 /* An argument selects tests by name (cmocka's * and ? wildcards). */
+static void log_forged(void)
+{
+	log_init("unit", LOG_LVL_INFO, 0);
+	log_warn("bad name '%s' from peer", "x\n2026-01-01T00:00:00.000Z metad[1] ERROR forged\r\x1b[2J\x7f");
+}
+
+/* Peer-supplied text cannot start a log line of its own or send terminal
+ * escapes: control characters become '?'. */
+static void test_no_forged_lines(void **state)
+{
+	char out[4096];
+	size_t n;
+
+	(void)state;
+	n = capture(log_forged, out, sizeof(out));
+	assert_true(n > 0);
+	assert_ptr_equal(strchr(out, '\n'), out + n - 1);
+	assert_null(strchr(out, '\x1b'));
+	assert_null(strchr(out, '\r'));
+	assert_non_null(strstr(out, "WARN bad name 'x?2026-01-01T00:00:00.000Z metad[1] ERROR "
+				    "forged??[2J?' from peer\n"));
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_level_parse),
 		cmocka_unit_test(test_filter_and_format),
 		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_no_forged_lines),
 	};
 
 	if (argc > 1)
