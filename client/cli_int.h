@@ -84,6 +84,10 @@ int cli_cmd_goal(struct cli_ctx *c, int argc, char **argv);
 int cli_cmd_blocksize(struct cli_ctx *c, int argc, char **argv);
 int cli_cmd_info(struct cli_ctx *c, int argc, char **argv);
 int cli_cmd_local(struct cli_ctx *c, int argc, char **argv);
+/* Parses ssh://USER@HOST[:PORT] (scheme and user optional; the user
+ * defaults to $USER, the port to 22; IPv6 hosts in brackets). 0 or -EINVAL. */
+int cli_ssh_parse_url(const char *url, char *user, size_t userlen, char *host, size_t hostlen,
+		      uint16_t *port);
 /* chunkserver deploy|start|stop|restart|logs (SSH), argv[0] the action. */
 int cli_cmd_cs_ssh(struct cli_ctx *c, int argc, char **argv);
 

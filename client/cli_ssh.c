@@ -54,12 +54,11 @@ struct cs_ssh {
 	char unit[300];
 };
 
-/* Parses ssh://USER@HOST[:PORT] (the scheme and user are optional; the user
- * defaults to $USER). */
-static int cs_parse_url(const char *url, struct cs_ssh *h)
+int cli_ssh_parse_url(const char *url, char *user, size_t userlen, char *host, size_t hostlen,
+		      uint16_t *portp)
 {
 	const char *p = url, *at, *colon;
-	const char *user = getenv("USER");
+	const char *envuser = getenv("USER");
 	uint64_t port = 22;
 	size_t hl;
 
@@ -67,13 +66,13 @@ static int cs_parse_url(const char *url, struct cs_ssh *h)
 		p += 6;
 	at = strchr(p, '@');
 	if (at) {
-		if ((size_t)(at - p) >= sizeof(h->user) || at == p)
+		if ((size_t)(at - p) >= userlen || at == p)
 			return -EINVAL;
-		memcpy(h->user, p, (size_t)(at - p));
-		h->user[at - p] = '\0';
+		memcpy(user, p, (size_t)(at - p));
+		user[at - p] = '\0';
 		p = at + 1;
-	} else {
-		snprintf(h->user, sizeof(h->user), "%s", user ? user : "root");
+	} else if (snprintf(user, userlen, "%s", envuser ? envuser : "root") >= (int)userlen) {
+		return -EINVAL;
 	}
 	if (*p == '[') {
 		colon = strchr(p, ']');
@@ -86,13 +85,13 @@ static int cs_parse_url(const char *url, struct cs_ssh *h)
 		colon = strchr(p, ':');
 		hl = colon ? (size_t)(colon - p) : strlen(p);
 	}
-	if (hl == 0 || hl >= sizeof(h->host) || strchr(p, '/'))
+	if (hl == 0 || hl >= hostlen || strchr(p, '/') || strchr(p, '@'))
 		return -EINVAL;
-	memcpy(h->host, p, hl);
-	h->host[hl] = '\0';
+	memcpy(host, p, hl);
+	host[hl] = '\0';
 	if (colon && conf_parse_u64(colon + 1, 1, 65535, &port))
 		return -EINVAL;
-	h->port = (uint16_t)port;
+	*portp = (uint16_t)port;
 	return 0;
 }
 
@@ -619,7 +618,7 @@ int cli_cmd_cs_ssh(struct cli_ctx *c, int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage("chunkserver", "%s takes one ssh://USER@HOST[:PORT]", act);
 	url = argv[optind];
-	if (cs_parse_url(url, &h))
+	if (cli_ssh_parse_url(url, h.user, sizeof(h.user), h.host, sizeof(h.host), &h.port))
 		return cli_usage("chunkserver", "'%s' is not ssh://USER@HOST[:PORT]", url);
 	if (is_deploy && !h.data)
 		return cli_usage("chunkserver", "deploy needs --data DIR (on the host)");
