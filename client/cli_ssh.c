@@ -405,7 +405,7 @@ static int cs_deploy(struct cli_ctx *c, struct cs_ssh *h, cssh_t *s)
 	int rc = 1, has_systemd;
 	struct cli_json j;
 	uint32_t id = 0;
-	size_t len, at;
+	size_t len = 0, at;
 
 	if (!meta)
 		return 1;
