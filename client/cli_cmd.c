@@ -439,7 +439,7 @@ static int cs_drain_wait(struct cli_ctx *c, struct cli_conn *conn, uint32_t id,
 		usleep(500000);
 	}
 	if (shown)
-		fputc('\n', stdout);
+		fputs("\r\033[K", stdout);
 	cli_fmt_duration((uint64_t)(now - start), took, sizeof(took));
 	if (c->json) {
 		cli_json_init(&j, stdout);
