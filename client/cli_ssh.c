@@ -413,7 +413,7 @@ static int cs_deploy(struct cli_ctx *c, struct cs_ssh *h, cssh_t *s)
 		return cli_usage("chunkserver", "--data must be an absolute path on the host");
 	snprintf(h->dir, sizeof(h->dir), "%s", h->data);
 	qdir = cssh_quote(h->dir);
-	if (asprintf(&cmd, "mkdir -p %s && command -v casfs-chunkd || true; "
+	if (asprintf(&cmd, "mkdir -p %s || exit 1; command -v casfs-chunkd; "
 			   "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; "
 			   "then echo SYSTEMD; systemd-escape --path %s; fi", qdir, qdir) < 0)
 		abort();

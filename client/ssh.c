@@ -474,6 +474,21 @@ int cssh_run(cssh_t *s, const char *cmd, char **out)
 	return rc;
 }
 
+/* SFTP's status for the last failed request, in words. */
+static const char *cssh_sftp_msg(LIBSSH2_SFTP *sftp, LIBSSH2_SESSION *sess)
+{
+	switch (libssh2_sftp_last_error(sftp)) {
+	case LIBSSH2_FX_NO_SUCH_FILE:
+	case LIBSSH2_FX_NO_SUCH_PATH: return "no such file or directory";
+	case LIBSSH2_FX_PERMISSION_DENIED: return "permission denied";
+	case LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM:
+	case LIBSSH2_FX_QUOTA_EXCEEDED: return "no space left";
+	case LIBSSH2_FX_WRITE_PROTECT: return "read-only file system";
+	case LIBSSH2_FX_FAILURE: return "failure";
+	default: return cssh_libssh2_msg(sess);
+	}
+}
+
 int cssh_put(cssh_t *s, const char *path, const void *data, size_t len, long mode)
 {
 	LIBSSH2_SFTP *sftp = libssh2_sftp_init(s->sess);
@@ -492,7 +507,7 @@ int cssh_put(cssh_t *s, const char *path, const void *data, size_t len, long mod
 			      mode);
 	if (!h) {
 		cssh_seterr(s->err, sizeof(s->err), "cannot create %s over SFTP: %s", tmp,
-			    cssh_libssh2_msg(s->sess));
+			    cssh_sftp_msg(sftp, s->sess));
 		rc = -EIO;
 		goto out;
 	}
@@ -501,7 +516,7 @@ int cssh_put(cssh_t *s, const char *path, const void *data, size_t len, long mod
 
 		if (n <= 0) {
 			cssh_seterr(s->err, sizeof(s->err), "SFTP write to %s failed: %s", tmp,
-				    cssh_libssh2_msg(s->sess));
+				    cssh_sftp_msg(sftp, s->sess));
 			rc = -EIO;
 			goto out;
 		}
@@ -515,7 +530,7 @@ int cssh_put(cssh_t *s, const char *path, const void *data, size_t len, long mod
 				   LIBSSH2_SFTP_RENAME_OVERWRITE | LIBSSH2_SFTP_RENAME_ATOMIC |
 				   LIBSSH2_SFTP_RENAME_NATIVE)) {
 		cssh_seterr(s->err, sizeof(s->err), "SFTP rename to %s failed: %s", path,
-			    cssh_libssh2_msg(s->sess));
+			    cssh_sftp_msg(sftp, s->sess));
 		rc = -EIO;
 	}
 out:

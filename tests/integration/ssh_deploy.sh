@@ -127,6 +127,19 @@ jcheck "$T/info.json" 'all(any(s["id"] == int(sys.argv[3]) for s in b["servers"]
 wait_for 10 bash -c "'$CASFS' --meta '$META_ADDR' --json chunkserver show $NEWID | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[\"blocks\"] > 0 else 1)'" ||
 	fail "metad does not count blocks on the deployed server"
 
+# --- remote failures come back as one line with the remote stderr
+"${C[@]}" chunkserver deploy "$URL" -i "$KEY" --data /proc/casfs-nope --copy-binary --no-systemd \
+	2>"$T/err" && fail "deploy into /proc succeeded"
+one_line_error "$T/err"
+grep -q "remote command failed (status 1): mkdir: cannot create directory" "$T/err" ||
+	fail "remote failure does not carry the remote stderr: $(cat "$T/err")"
+if ! PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v casfs-chunkd >/dev/null; then
+	"${C[@]}" chunkserver deploy "$URL" -i "$KEY" --data "$T/remote2" --no-systemd 2>"$T/err" &&
+		fail "deploy without an installed chunkd and without --copy-binary succeeded"
+	one_line_error "$T/err"
+	grep -q "not installed" "$T/err" || fail "missing chunkd not explained: $(cat "$T/err")"
+fi
+
 # --- logs, stop, start (the host is remembered: no --data needed)
 "$CASFS" chunkserver logs "$URL" -i "$KEY" >"$T/logs.txt" || fail "logs failed"
 grep -q "listening on" "$T/logs.txt" || fail "logs do not show chunkd's log: $(cat "$T/logs.txt")"
