@@ -149,7 +149,8 @@ jcheck "$T/stop.json" 'd["ok"] and d["action"] == "stop"' "stop result"
 ! grep -q supervise.sh "/proc/$SUP/cmdline" 2>/dev/null || fail "supervisor still running after stop"
 wait_for 30 bash -c "'$CASFS' --meta '$META_ADDR' --json chunkserver show $NEWID | grep -q '\"state\": \"down\"'" ||
 	fail "metad still lists the stopped server as up"
-"${C[@]}" chunkserver start "$URL" -i "$KEY" >/dev/null || fail "start failed"
+"${C[@]}" chunkserver start "$URL" -i "$KEY" >"$T/start.txt" || fail "start failed"
+grep -q "start done" "$T/start.txt" || fail "start table: $(cat "$T/start.txt")"
 wait_for 30 bash -c "'$CASFS' --meta '$META_ADDR' --json chunkserver show $NEWID | grep -q '\"state\": \"up\"'" ||
 	fail "restarted server did not come back up under its id"
 cmp -s "$T/data" "$MNT/data" || fail "data differs after the restart"
