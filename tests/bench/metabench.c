@@ -39,11 +39,18 @@
 struct mc {
 	int fd;
 	uint64_t reqid;
+	uint64_t last_reply;	/* request id of the last reply read */
 	uint64_t session;
 	struct proto_wbuf w;
 	struct proto_wbuf in;
 	struct proto_rbuf r;	/* reply fields after the status */
+	int is_batching;	/* mc_send queues into out until mc_flush */
+	struct proto_wbuf out;
+	uint8_t *ib;		/* bytes read ahead */
+	size_t ib_len, ib_off;
 };
+
+#define MC_READ_AHEAD (256u << 10)
 
 static double now_s(void)
 {
@@ -61,19 +68,73 @@ static void mc_begin(struct mc *c, uint16_t type)
 static int mc_send(struct mc *c)
 {
 	proto_frame_finish(&c->w);
+	if (c->is_batching) {
+		proto_put_raw(&c->out, c->w.data, c->w.len);
+		return 0;
+	}
 	return net_frame_write(c->fd, &c->w);
+}
+
+static int mc_flush(struct mc *c)
+{
+	int rc = c->out.len ? net_write_full(c->fd, c->out.data, c->out.len) : 0;
+
+	proto_wbuf_reset(&c->out);
+	return rc;
+}
+
+/* Reads exactly n bytes through the read-ahead buffer. */
+static int mc_read(struct mc *c, void *p, size_t n)
+{
+	uint8_t *dst = p;
+
+	while (n) {
+		size_t k;
+
+		if (c->ib_off == c->ib_len) {
+			ssize_t got = read(c->fd, c->ib, MC_READ_AHEAD);
+
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0)
+				return -ECONNRESET;
+			c->ib_len = (size_t)got;
+			c->ib_off = 0;
+		}
+		k = c->ib_len - c->ib_off < n ? c->ib_len - c->ib_off : n;
+		memcpy(dst, c->ib + c->ib_off, k);
+		c->ib_off += k;
+		dst += k;
+		n -= k;
+	}
+	return 0;
 }
 
 /* Reads one reply; returns its status (or a transport error < -4095). */
 static int mc_recv(struct mc *c, int32_t *status)
 {
+	uint8_t hb[PROTO_HDR_SIZE];
 	struct proto_hdr h;
-	int rc = net_frame_read(c->fd, PROTO_FRAME_MAX, &h, &c->in);
+	int rc = mc_read(c, hb, sizeof(hb));
 
+	if (!rc)
+		rc = proto_hdr_decode(hb, PROTO_FRAME_MAX, &h);
 	if (rc)
 		return rc;
+	proto_wbuf_reset(&c->in);
+	if (h.len) {
+		if (c->in.cap < h.len) {
+			c->in.data = xrealloc(c->in.data, h.len);
+			c->in.cap = h.len;
+		}
+		rc = mc_read(c, c->in.data, h.len);
+		if (rc)
+			return rc;
+	}
+	c->in.len = h.len;
 	if (!(h.flags & PROTO_F_REPLY) || msg_check(h.type, 1, c->in.data, c->in.len))
 		return -EBADMSG;
+	c->last_reply = h.reqid;
 	proto_rbuf_init(&c->r, c->in.data, c->in.len);
 	proto_get_i32(&c->r, status);
 	return 0;
@@ -96,6 +157,8 @@ static int mc_connect(struct mc *c, const char *addr, uint8_t role)
 	memset(c, 0, sizeof(*c));
 	proto_wbuf_init(&c->w);
 	proto_wbuf_init(&c->in);
+	proto_wbuf_init(&c->out);
+	c->ib = xmalloc(MC_READ_AHEAD);
 	rc = net_connect(addr, 5000, &c->fd);
 	if (rc)
 		return rc;
@@ -128,6 +191,8 @@ static void mc_close(struct mc *c)
 	c->fd = -1;
 	proto_wbuf_free(&c->w);
 	proto_wbuf_free(&c->in);
+	proto_wbuf_free(&c->out);
+	free(c->ib), c->ib = NULL;
 }
 
 static void put_mknod(struct mc *c, uint64_t parent, const char *name)
@@ -349,12 +414,23 @@ static int cmd_verify(const char *addr, int id, const char *logpath)
 
 enum bench_phase { PH_MUTATE, PH_POPULATE, PH_LOOKUP };
 
+/* Requests in flight per connection: each lane works on its own file, so a
+ * connection pipelines LANES independent requests (the protocol is
+ * multiplexed, as a FUSE client's connection is). */
+#define LANES 8
+
+struct lane {
+	long i;			/* file number */
+	int step;		/* position in the op cycle */
+	uint64_t ino;		/* inode of the current file */
+	uint64_t reqid;
+};
+
 struct bconn {
 	struct mc c;
 	uint64_t dir;
-	long i;			/* next file number */
-	int step;		/* position in the op cycle */
-	uint64_t ino;		/* inode of the current file */
+	struct lane lane[LANES];
+	long next;		/* next file number to hand to a lane */
 	long done;		/* operations completed */
 	long limit;		/* populate: files to create */
 	int failed;
@@ -368,36 +444,43 @@ struct bthread {
 	double deadline;
 	long files_per_conn;	/* lookup: files available per conn */
 	unsigned seed;
+	int round;		/* distinct names for each mutation phase */
 };
 
-static void b_send(struct bthread *bt, struct bconn *b)
+static int lane_active(struct bthread *bt, struct bconn *b, struct lane *l)
+{
+	return !(bt->phase == PH_POPULATE && l->i >= b->limit);
+}
+
+static void b_send(struct bthread *bt, struct bconn *b, struct lane *l)
 {
 	char name[32];
 
 	switch (bt->phase) {
 	case PH_MUTATE:
-		snprintf(name, sizeof(name), "m%ld", b->i);
-		if (b->step == 0)
+		snprintf(name, sizeof(name), "m%d_%ld", bt->round, l->i);
+		if (l->step == 0)
 			put_mknod(&b->c, b->dir, name);
-		else if (b->step == 1)
-			put_setattr(&b->c, b->ino, 0600);
+		else if (l->step == 1)
+			put_setattr(&b->c, l->ino, 0600);
 		else
 			put_name_op(&b->c, MSG_UNLINK, b->dir, name);
 		break;
 	case PH_POPULATE:
-		snprintf(name, sizeof(name), "p%ld", b->i);
+		snprintf(name, sizeof(name), "p%ld", l->i);
 		put_mknod(&b->c, b->dir, name);
 		break;
 	case PH_LOOKUP:
-		if (b->step == 0) {
-			b->i = rand_r(&bt->seed) % bt->files_per_conn;
-			snprintf(name, sizeof(name), "p%ld", b->i);
+		if (l->step == 0) {
+			l->i = rand_r(&bt->seed) % bt->files_per_conn;
+			snprintf(name, sizeof(name), "p%ld", l->i);
 			put_name_op(&b->c, MSG_LOOKUP, b->dir, name);
 		} else {
-			put_getattr(&b->c, b->ino);
+			put_getattr(&b->c, l->ino);
 		}
 		break;
 	}
+	l->reqid = b->c.reqid;
 	if (mc_send(&b->c))
 		b->failed = 1;
 }
@@ -405,33 +488,43 @@ static void b_send(struct bthread *bt, struct bconn *b)
 static void b_recv(struct bthread *bt, struct bconn *b)
 {
 	struct casfs_attr a;
+	struct lane *l = NULL;
 	int32_t st;
+	uint64_t reqid;
 
 	if (b->failed || mc_recv(&b->c, &st) || st) {
+		b->failed = 1;
+		return;
+	}
+	reqid = b->c.last_reply;
+	for (int k = 0; k < LANES; k++)
+		if (b->lane[k].reqid == reqid)
+			l = &b->lane[k];
+	if (!l) {
 		b->failed = 1;
 		return;
 	}
 	b->done++;
 	switch (bt->phase) {
 	case PH_MUTATE:
-		if (b->step == 0) {
+		if (l->step == 0) {
 			proto_get_attr(&b->c.r, &a);
-			b->ino = a.ino;
+			l->ino = a.ino;
 		}
-		if (++b->step == 3) {
-			b->step = 0;
-			b->i++;
+		if (++l->step == 3) {
+			l->step = 0;
+			l->i = b->next++;
 		}
 		break;
 	case PH_POPULATE:
-		b->i++;
+		l->i = b->next++;
 		break;
 	case PH_LOOKUP:
-		if (b->step == 0) {
+		if (l->step == 0) {
 			proto_get_attr(&b->c.r, &a);
-			b->ino = a.ino;
+			l->ino = a.ino;
 		}
-		b->step ^= 1;
+		l->step ^= 1;
 		break;
 	}
 }
@@ -448,19 +541,25 @@ static void *b_thread(void *arg)
 		for (int k = 0; k < bt->n; k++) {
 			struct bconn *b = &bt->conns[k];
 
-			if (b->failed || (bt->phase == PH_POPULATE && b->i >= b->limit))
-				continue;
-			b_send(bt, b);
-			active++;
+			b->c.is_batching = 1;
+			for (int j = 0; j < LANES && !b->failed; j++) {
+				if (!lane_active(bt, b, &b->lane[j]))
+					continue;
+				b_send(bt, b, &b->lane[j]);
+				active++;
+			}
+			b->c.is_batching = 0;
+			if (mc_flush(&b->c))
+				b->failed = 1;
 		}
 		if (!active)
 			break;
 		for (int k = 0; k < bt->n; k++) {
 			struct bconn *b = &bt->conns[k];
 
-			if (b->failed || (bt->phase == PH_POPULATE && b->i >= b->limit))
-				continue;
-			b_recv(bt, b);
+			for (int j = 0; j < LANES; j++)
+				if (lane_active(bt, b, &b->lane[j]))
+					b_recv(bt, b);
 		}
 	}
 	return NULL;
@@ -470,13 +569,17 @@ static void *b_thread(void *arg)
 static double b_run(struct bconn *conns, int nconns, int nthreads, enum bench_phase ph,
 		    double secs, long files_per_conn, long *total)
 {
+	static int round;
 	struct bthread bt[16];
 	double t0 = now_s(), dt;
 	long before = 0, after = 0;
 
 	for (int k = 0; k < nconns; k++) {
 		before += conns[k].done;
-		conns[k].step = 0;
+		for (int j = 0; j < LANES; j++) {
+			conns[k].lane[j].step = 0;
+			conns[k].lane[j].i = conns[k].next++;
+		}
 	}
 	for (int i = 0; i < nthreads; i++) {
 		bt[i].conns = conns + i * (nconns / nthreads);
@@ -485,10 +588,12 @@ static double b_run(struct bconn *conns, int nconns, int nthreads, enum bench_ph
 		bt[i].deadline = t0 + secs;
 		bt[i].files_per_conn = files_per_conn;
 		bt[i].seed = 12345u + (unsigned)i;
+		bt[i].round = round;
 		pthread_create(&bt[i].t, NULL, b_thread, &bt[i]);
 	}
 	for (int i = 0; i < nthreads; i++)
 		pthread_join(bt[i].t, NULL);
+	round++;
 	dt = now_s() - t0;
 	for (int k = 0; k < nconns; k++) {
 		after += conns[k].done;
@@ -619,7 +724,7 @@ static int cmd_bench(const char *bin, const char *dir, int nconns, long nfiles, 
 	printf("mutations/s (MKNOD+SETATTR+UNLINK, %d conns, sync=interval): %.0f\n", nconns, mut);
 	fflush(stdout);
 	for (int k = 0; k < nconns; k++) {
-		conns[k].i = 0;
+		conns[k].next = 0;
 		conns[k].limit = nfiles / nconns;
 	}
 	t0 = now_s();
