@@ -173,7 +173,8 @@ int cli_cmd_status(struct cli_ctx *c, int argc, char **argv)
 	cli_uuid_format(&st.cluster, uuid);
 	health = st.missing ? "degraded: blocks missing"
 		 : st.under_goal ? "degraded: blocks under goal (repairing)"
-		 : st.up == 0 ? "no chunk servers up" : "healthy";
+		 : st.up == 0 ? "no chunk servers up"
+		 : st.down ? "healthy, but some chunk servers are down" : "healthy";
 	if (c->json) {
 		cli_json_init(&j, stdout);
 		cli_json_obj_begin(&j, NULL);

@@ -161,6 +161,19 @@ one_line_error "$T/err"
 grep -q "authentication failed" "$T/err" && grep -q "tried: publickey $T/ssh/wrong" "$T/err" ||
 	fail "auth failure does not name the methods tried: $(cat "$T/err")"
 
+# --- keys from ssh-agent: the authorized key works without -i; an agent
+# holding only the wrong key is refused and says so
+SSH_AUTH_SOCK="$T/agent.sock" ssh-agent -a "$T/agent.sock" -s >"$T/agent.env" || fail "ssh-agent failed"
+CLUSTER_PIDS[agent]=$(sed -n 's/^SSH_AGENT_PID=\([0-9]*\);.*/\1/p' "$T/agent.env")
+export SSH_AUTH_SOCK="$T/agent.sock"
+ssh-add -q "$KEY" 2>/dev/null || fail "ssh-add failed"
+"$CASFS" chunkserver logs "$URL" >/dev/null 2>"$T/err" || fail "agent authentication failed: $(cat "$T/err")"
+ssh-add -q -D 2>/dev/null && ssh-add -q "$T/ssh/wrong" 2>/dev/null || fail "ssh-add (wrong key) failed"
+"$CASFS" chunkserver logs "$URL" >/dev/null 2>"$T/err" && fail "an agent with the wrong key was accepted"
+one_line_error "$T/err"
+grep -q "ssh-agent: 1 key refused" "$T/err" || fail "agent failure not explained: $(cat "$T/err")"
+unset SSH_AUTH_SOCK
+
 # --- a changed host key: always refused, even with --accept-new-host-key
 cluster_kill sshd TERM
 ssh_gen_host_key
