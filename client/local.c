@@ -360,19 +360,15 @@ static int local_run(char *const argv[], int show)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-static int local_count_up(const char *addr, const char *auth, unsigned *up)
+/* Counts the servers metad lists as up, over an open admin connection. */
+static int local_count_up(struct cli_conn *conn, unsigned *up)
 {
-	struct cli_conn conn;
 	struct cli_cs *v;
 	size_t n;
 	int rc;
 
 	*up = 0;
-	rc = cli_conn_open(&conn, addr, auth, 2000);
-	if (rc)
-		return rc;
-	rc = cli_cs_list(&conn, &v, &n);
-	cli_conn_close(&conn);
+	rc = cli_cs_list(conn, &v, &n);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n; i++)
@@ -562,15 +558,19 @@ static void local_report(struct cli_ctx *c, const struct local *l, const char *w
 	char maddr[256], addr[256], name[16], data[PATH_MAX], log[PATH_MAX];
 	unsigned up = 0;
 	int meta_ok, mounted = l->mnt[0] && local_is_mounted(l->mnt);
-	pid_t pid;
+	struct cli_conn conn;
 	struct cli_json j;
+	pid_t pid;
 
 	pid = local_running(l, "metad", l->dir);
 	meta_ok = pid && local_read_addr(l, "meta", maddr, sizeof(maddr)) == 0;
 	if (!meta_ok)
 		snprintf(maddr, sizeof(maddr), "-");
-	if (meta_ok && local_count_up(maddr, c->auth, &up))
-		up = 0;
+	if (meta_ok && cli_conn_open(&conn, maddr, c->auth, 2000) == 0) {
+		if (local_count_up(&conn, &up))
+			up = 0;
+		cli_conn_close(&conn);
+	}
 	if (c->json) {
 		cli_json_init(&j, stdout);
 		cli_json_obj_begin(&j, NULL);
@@ -693,8 +693,13 @@ static int local_up(struct cli_ctx *c, int argc, char **argv)
 		if (rc)
 			return rc;
 	}
+	/* metad has bound (its address file exists), so it answers now; one
+	 * connection serves the whole wait and the goal. */
+	rc = cli_connect(c, l.meta_addr, &conn);
+	if (rc)
+		return rc;
 	for (int t = 0; t < LOCAL_START_S * 10; t++) {
-		if (local_count_up(l.meta_addr, c->auth, &up) == 0 && up >= l.ncs)
+		if (local_count_up(&conn, &up) == 0 && up >= l.ncs)
 			break;
 		for (unsigned i = 1; i <= l.ncs; i++) {
 			char name[16], tail[512];
@@ -702,24 +707,22 @@ static int local_up(struct cli_ctx *c, int argc, char **argv)
 			snprintf(name, sizeof(name), "cs%u", i);
 			if (pids[i] && local_child_died(pids[i])) {
 				local_log_tail(&l, name, tail, sizeof(tail));
+				cli_conn_close(&conn);
 				return cli_err("%s exited while starting: %s (see %s/%s.log)", name,
 					       tail, l.dir, name);
 			}
 		}
 		local_sleep_ms(100);
 	}
-	if (up < l.ncs)
+	if (up < l.ncs) {
+		cli_conn_close(&conn);
 		return cli_err("only %u of %u chunk servers registered with metad within %d s "
 			       "(see %s/cs*.log)", up, l.ncs, LOCAL_START_S, l.dir);
-	if (first || goal_given) {
-		rc = cli_connect(c, l.meta_addr, &conn);
-		if (rc)
-			return rc;
-		rc = cli_set_goal(&conn, CASFS_ROOT_INO, l.goal, 0, &changed);
-		cli_conn_close(&conn);
-		if (rc)
-			return cli_err("set root goal %u: %s", l.goal, cli_strerror(rc));
 	}
+	rc = first || goal_given ? cli_set_goal(&conn, CASFS_ROOT_INO, l.goal, 0, &changed) : 0;
+	cli_conn_close(&conn);
+	if (rc)
+		return cli_err("set root goal %u: %s", l.goal, cli_strerror(rc));
 	if (l.mnt[0]) {
 		rc = local_mount(c, &l);
 		if (rc)
