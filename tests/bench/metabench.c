@@ -12,6 +12,16 @@
  *       crash-test client: creates t_K_n, renames it to f_K_n, appends
  *       "n" to FILE after each acknowledged rename; exits when the
  *       connection breaks.
+ *   metabench put --meta ADDR --name NAME --blocks N [--commit 0]
+ *       writes NAME in the root through the real data path (CREATE, PLACE,
+ *       BLK_PUT down each chain, COMMIT, RELEASE); --commit 0 stores the
+ *       blocks but never commits them (a client that died).
+ *   metabench bmap --meta ADDR --name NAME
+ *       prints "index holder..." per block.
+ *   metabench adm --meta ADDR
+ *       prints ADM_STATUS as key=value and one "cs ID STATE BLOCKS TOMOVE"
+ *       line per chunk server.
+ *   metabench goal --meta ADDR --name NAME --goal G | unlink --name NAME
  *   metabench verify --meta ADDR --id K --log FILE
  *       checks that every acknowledged rename is present (f_K_n exists,
  *       t_K_n does not) and that no pair is half-applied (never both).
@@ -34,6 +44,7 @@
 #include "fs/msg.h"
 #include "fs/net.h"
 #include "fs/proto.h"
+#include "fs/ids.h"
 #include "fs/xmalloc.h"
 
 struct mc {
@@ -46,6 +57,8 @@ struct mc {
 	struct proto_rbuf r;	/* reply fields after the status */
 	int is_batching;	/* mc_send queues into out until mc_flush */
 	struct proto_wbuf out;
+	uint8_t seed[BLK_KEY_SEED_SIZE];	/* from metad's HELLO reply */
+	uint32_t seed_len;
 	uint8_t *ib;		/* bytes read ahead */
 	size_t ib_len, ib_off;
 };
@@ -181,6 +194,16 @@ static int mc_connect(struct mc *c, const char *addr, uint8_t role)
 		proto_get_uuid(&c->r, &u);
 	}
 	proto_get_u64(&c->r, &c->session);
+	{
+		const uint8_t *seed;
+		uint32_t n;
+
+		proto_get_bytes(&c->r, &seed, &n);
+		if (n <= sizeof(c->seed)) {
+			memcpy(c->seed, seed, n);
+			c->seed_len = n;
+		}
+	}
 	return 0;
 }
 
@@ -408,6 +431,295 @@ static int cmd_verify(const char *addr, int id, const char *logpath)
 	mc_close(&c);
 	printf("verify %d: %ld acknowledged renames checked, %ld bad\n", id, acked, bad);
 	return bad ? 1 : 0;
+}
+
+/* ---- data-path and admin tools for the integration tests ---- */
+
+static int lookup_root(struct mc *c, const char *name, struct casfs_attr *a)
+{
+	int32_t st;
+	int rc;
+
+	put_name_op(c, MSG_LOOKUP, 1, name);
+	rc = mc_call(c, &st);
+	if (rc || st)
+		return rc ? rc : st;
+	return proto_get_attr(&c->r, a);
+}
+
+static int put_block(struct mc *c, const uint8_t *data, uint32_t len, const struct blk_id *id,
+		     uint64_t ino, uint32_t *holders, uint32_t *nholders)
+{
+	uint32_t nchains, clen, chain[16], naddr, ids[64];
+	char addrs[64][256];
+	struct mc cs;
+	int32_t st;
+	int rc;
+
+	mc_begin(c, MSG_PLACE);
+	proto_put_u64(&c->w, ino);
+	proto_put_u32(&c->w, 1);
+	proto_put_blkid(&c->w, id);
+	proto_put_u32(&c->w, len);
+	rc = mc_call(c, &st);
+	if (rc || st)
+		return rc ? rc : st;
+	proto_get_u32(&c->r, &nchains);
+	proto_get_u32(&c->r, &clen);
+	for (uint32_t k = 0; k < clen && k < 16; k++)
+		proto_get_u32(&c->r, &chain[k]);
+	proto_get_u32(&c->r, &naddr);
+	for (uint32_t k = 0; k < naddr && k < 64; k++) {
+		proto_get_u32(&c->r, &ids[k]);
+		proto_get_str(&c->r, addrs[k], sizeof(addrs[k]));
+	}
+	if (c->r.err || nchains != 1 || !clen)
+		return -EBADMSG;
+	/* The chain's first server receives; the rest follow in the request. */
+	for (uint32_t a = 0; a < naddr; a++) {
+		if (ids[a] != chain[0])
+			continue;
+		rc = mc_connect(&cs, addrs[a], PROTO_ROLE_CLIENT);
+		if (rc)
+			return rc;
+		mc_begin(&cs, MSG_BLK_PUT);
+		proto_put_blkid(&cs.w, id);
+		proto_put_u32(&cs.w, 0);
+		proto_put_u32(&cs.w, clen - 1);
+		for (uint32_t k = 1; k < clen; k++)
+			for (uint32_t b = 0; b < naddr; b++)
+				if (ids[b] == chain[k]) {
+					proto_put_u32(&cs.w, ids[b]);
+					proto_put_str(&cs.w, addrs[b]);
+				}
+		proto_put_bytes(&cs.w, data, len);
+		rc = mc_call(&cs, &st);
+		if (!rc && !st) {
+			uint32_t n, sid;
+			int32_t one;
+
+			*nholders = 0;
+			proto_get_u32(&cs.r, &n);
+			for (uint32_t k = 0; k < n; k++) {
+				proto_get_u32(&cs.r, &sid);
+				proto_get_i32(&cs.r, &one);
+				if (one == 0 && *nholders < 16)
+					holders[(*nholders)++] = sid;
+			}
+		}
+		mc_close(&cs);
+		return rc ? rc : st;
+	}
+	return -ENOENT;
+}
+
+static int cmd_put(const char *addr, const char *name, int nblocks, int commit)
+{
+	struct blk_key key;
+	struct casfs_attr a;
+	struct mc c;
+	uint32_t len = 100000;
+	uint8_t *data = xmalloc(len);
+	int32_t st;
+	int rc = mc_connect(&c, addr, PROTO_ROLE_CLIENT);
+
+	if (rc)
+		goto out;
+	blk_key_init(&key, c.seed, c.seed_len);
+	mc_begin(&c, MSG_CREATE);
+	proto_put_u64(&c.w, 1);
+	proto_put_str(&c.w, name);
+	proto_put_u32(&c.w, 0644);
+	proto_put_u32(&c.w, 0);
+	proto_put_u32(&c.w, 0);
+	proto_put_u32(&c.w, O_RDWR);
+	rc = mc_call(&c, &st);
+	if (rc || st) {
+		rc = rc ? rc : st;
+		goto out;
+	}
+	proto_get_attr(&c.r, &a);
+	for (int i = 0; i < nblocks; i++) {
+		struct blk_id id;
+		uint32_t holders[16], nh = 0;
+		struct casfs_time mt = { 1, 0 };
+
+		casfs_random(data, len);
+		blk_hash(&key, data, len, &id);
+		rc = put_block(&c, data, len, &id, a.ino, holders, &nh);
+		if (rc)
+			goto out;
+		if (!commit)
+			continue;
+		mc_begin(&c, MSG_COMMIT);
+		proto_put_u64(&c.w, a.ino);
+		proto_put_u64(&c.w, (uint64_t)(i + 1) * a.block_size);
+		proto_put_time(&c.w, &mt);
+		proto_put_u32(&c.w, 0);
+		proto_put_u32(&c.w, 1);
+		proto_put_u64(&c.w, (uint64_t)i);
+		proto_put_blkid(&c.w, &id);
+		proto_put_u32(&c.w, len);
+		proto_put_u32(&c.w, nh);
+		for (uint32_t k = 0; k < nh; k++)
+			proto_put_u32(&c.w, holders[k]);
+		rc = mc_call(&c, &st);
+		if (rc || st) {
+			rc = rc ? rc : st;
+			goto out;
+		}
+	}
+	mc_begin(&c, MSG_RELEASE);
+	proto_put_u64(&c.w, a.ino);
+	rc = mc_call(&c, &st);
+out:
+	if (rc)
+		fprintf(stderr, "metabench put: %s\n", strerror(-rc));
+	free(data);
+	mc_close(&c);
+	return rc ? 1 : 0;
+}
+
+static int cmd_bmap(const char *addr, const char *name)
+{
+	struct casfs_attr a;
+	struct mc c;
+	uint32_t n, nl, len, sid;
+	uint64_t idx;
+	struct blk_id id;
+	int32_t st;
+	int rc = mc_connect(&c, addr, PROTO_ROLE_CLIENT);
+
+	if (!rc)
+		rc = lookup_root(&c, name, &a);
+	if (rc)
+		goto out;
+	mc_begin(&c, MSG_BMAP);
+	proto_put_u64(&c.w, a.ino);
+	proto_put_u64(&c.w, 0);
+	proto_put_u32(&c.w, 100000);
+	rc = mc_call(&c, &st);
+	if (rc || st) {
+		rc = rc ? rc : st;
+		goto out;
+	}
+	proto_get_attr(&c.r, &a);
+	proto_get_u32(&c.r, &n);
+	for (uint32_t i = 0; i < n; i++) {
+		proto_get_u64(&c.r, &idx);
+		proto_get_blkid(&c.r, &id);
+		proto_get_u32(&c.r, &len);
+		proto_get_u32(&c.r, &nl);
+		printf("%llu", (unsigned long long)idx);
+		for (uint32_t k = 0; k < nl; k++) {
+			proto_get_u32(&c.r, &sid);
+			printf(" %u", sid);
+		}
+		printf("\n");
+	}
+out:
+	if (rc)
+		fprintf(stderr, "metabench bmap: %s\n", strerror(-rc));
+	mc_close(&c);
+	return rc ? 1 : 0;
+}
+
+static int cmd_adm(const char *addr)
+{
+	static const char *const keys[] = { "up", "down", "draining", "total", "used", "free",
+					    "inodes", "blocks", "under", "missing", "over",
+					    "sessions", "logical", "unique" };
+	struct casfs_uuid u;
+	struct mc c;
+	uint32_t v32, n, nl;
+	uint64_t v64, blocks, tomove;
+	uint8_t state;
+	char str[PROTO_STR_MAX + 1];
+	int32_t st;
+	int rc = mc_connect(&c, addr, PROTO_ROLE_ADMIN);
+
+	if (rc)
+		goto out;
+	mc_begin(&c, MSG_ADM_STATUS);
+	rc = mc_call(&c, &st);
+	if (rc || st) {
+		rc = rc ? rc : st;
+		goto out;
+	}
+	proto_get_uuid(&c.r, &u);
+	for (int i = 0; i < 14; i++) {
+		if (i < 3) {
+			proto_get_u32(&c.r, &v32);
+			v64 = v32;
+		} else {
+			proto_get_u64(&c.r, &v64);
+		}
+		printf("%s=%llu\n", keys[i], (unsigned long long)v64);
+	}
+	mc_begin(&c, MSG_ADM_CS_LIST);
+	rc = mc_call(&c, &st);
+	if (rc || st) {
+		rc = rc ? rc : st;
+		goto out;
+	}
+	proto_get_u32(&c.r, &n);
+	for (uint32_t i = 0; i < n; i++) {
+		proto_get_u32(&c.r, &v32);
+		proto_get_str(&c.r, str, sizeof(str));
+		proto_get_u8(&c.r, &state);
+		proto_get_u64(&c.r, &v64);
+		proto_get_u64(&c.r, &v64);
+		proto_get_u64(&c.r, &v64);
+		proto_get_u64(&c.r, &blocks);
+		proto_get_u32(&c.r, &nl);
+		proto_get_u64(&c.r, &v64);
+		proto_get_u64(&c.r, &tomove);
+		proto_get_u32(&c.r, &nl);
+		for (uint32_t k = 0; k < nl; k++)
+			proto_get_str(&c.r, str, sizeof(str));
+		printf("cs %u %s %llu %llu\n", v32, state == 1 ? "up" : state == 2 ? "down" : "draining",
+		       (unsigned long long)blocks, (unsigned long long)tomove);
+	}
+out:
+	if (rc)
+		fprintf(stderr, "metabench adm: %s\n", strerror(-rc));
+	mc_close(&c);
+	return rc ? 1 : 0;
+}
+
+/* goal (ADM_SET_GOAL), unlink, or drain (ADM_CS_DRAIN, name = server id). */
+static int cmd_simple(const char *what, const char *addr, const char *name, int value)
+{
+	struct casfs_attr a;
+	struct mc c;
+	int32_t st = 0;
+	int rc = mc_connect(&c, addr, PROTO_ROLE_ADMIN);
+
+	if (rc)
+		goto out;
+	if (!strcmp(what, "drain")) {
+		mc_begin(&c, MSG_ADM_CS_DRAIN);
+		proto_put_u32(&c.w, (uint32_t)atoi(name));
+		proto_put_u8(&c.w, (uint8_t)value);
+	} else if (!strcmp(what, "goal")) {
+		rc = lookup_root(&c, name, &a);
+		if (rc)
+			goto out;
+		mc_begin(&c, MSG_ADM_SET_GOAL);
+		proto_put_u64(&c.w, a.ino);
+		proto_put_u8(&c.w, (uint8_t)value);
+		proto_put_u8(&c.w, 0);
+	} else {
+		put_name_op(&c, MSG_UNLINK, 1, name);
+	}
+	rc = mc_call(&c, &st);
+	if (!rc)
+		rc = st;
+out:
+	if (rc)
+		fprintf(stderr, "metabench %s: %s\n", what, strerror(-rc));
+	mc_close(&c);
+	return rc ? 1 : 0;
 }
 
 /* ---- benchmark ---- */
@@ -768,8 +1080,9 @@ static int cmd_bench(const char *bin, const char *dir, int nconns, long nfiles, 
 int main(int argc, char **argv)
 {
 	const char *meta = NULL, *logpath = NULL, *bin = NULL, *dir = "/tmp/metabench.data";
+	const char *name = NULL;
 	long count = -1, files = 1000000;
-	int id = 0, conns = 64;
+	int id = 0, conns = 64, blocks = 4, commit = 1, goal = 2, on = 1;
 	double secs = 5;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -783,7 +1096,11 @@ int main(int argc, char **argv)
 			return cmd_bench(path, dir, conns, 100000, 2);
 		return cmd_bench(path, dir, conns, files, secs);
 	}
-	for (int i = 2; i + 1 < argc; i += 2) {
+	for (int i = 2; i < argc; i += 2) {
+		if (i + 1 >= argc) {
+			fprintf(stderr, "metabench: %s needs a value\n", argv[i]);
+			return 2;
+		}
 		if (!strcmp(argv[i], "--meta"))
 			meta = argv[i + 1];
 		else if (!strcmp(argv[i], "--id"))
@@ -802,6 +1119,16 @@ int main(int argc, char **argv)
 			files = atol(argv[i + 1]);
 		else if (!strcmp(argv[i], "--seconds"))
 			secs = atof(argv[i + 1]);
+		else if (!strcmp(argv[i], "--name"))
+			name = argv[i + 1];
+		else if (!strcmp(argv[i], "--blocks"))
+			blocks = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--commit"))
+			commit = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--goal"))
+			goal = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--on"))
+			on = atoi(argv[i + 1]);
 		else {
 			fprintf(stderr, "metabench: unknown option %s\n", argv[i]);
 			return 2;
@@ -813,6 +1140,18 @@ int main(int argc, char **argv)
 		return cmd_writer(meta, id, logpath, count);
 	if (!strcmp(argv[1], "verify") && meta && logpath)
 		return cmd_verify(meta, id, logpath);
+	if (!strcmp(argv[1], "put") && meta && name)
+		return cmd_put(meta, name, blocks, commit);
+	if (!strcmp(argv[1], "bmap") && meta && name)
+		return cmd_bmap(meta, name);
+	if (!strcmp(argv[1], "adm") && meta)
+		return cmd_adm(meta);
+	if (!strcmp(argv[1], "goal") && meta && name)
+		return cmd_simple("goal", meta, name, goal);
+	if (!strcmp(argv[1], "unlink") && meta && name)
+		return cmd_simple("unlink", meta, name, 0);
+	if (!strcmp(argv[1], "drain") && meta && name)
+		return cmd_simple("drain", meta, name, on);
 	if (!strcmp(argv[1], "bench") && bin)
 		return cmd_bench(bin, dir, conns, files, secs);
 	fprintf(stderr, "metabench: missing options\n");
