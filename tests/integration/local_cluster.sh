@@ -93,4 +93,19 @@ jcheck "$T/st4.json" 'd["servers_up"] == 2 and len(d["chunkservers"]) == 2' "ser
 
 "$CASFS" local down --dir "$RUN" >/dev/null || fail "final down failed"
 ! mountpoint -q "$MNT" || fail "still mounted after the final down"
+
+# A stale pid file whose pid now belongs to some other process: down must
+# leave that process alone.
+start_daemon bystander sleep 60
+echo "$(cluster_pid bystander)" >"$RUN/cs1.pid"
+"$CASFS" local down --dir "$RUN" >/dev/null || fail "down with a stale pid file failed"
+kill -0 "$(cluster_pid bystander)" 2>/dev/null || fail "down killed a process that was not its own"
+
+# Without the daemons next to casfs or on PATH: one clear line.
+mkdir -p "$T/lonely"
+cp "$CASFS" "$T/lonely/casfs"
+PATH=/usr/bin:/bin "$T/lonely/casfs" local up --dir "$T/run2" >"$T/lonely.out" 2>&1 &&
+	fail "up without casfs-metad succeeded"
+[ "$(wc -l <"$T/lonely.out")" -eq 1 ] && grep -q "cannot find casfs-metad" "$T/lonely.out" ||
+	fail "missing binary not explained: $(cat "$T/lonely.out")"
 echo "PASS local_cluster"
