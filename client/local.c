@@ -555,7 +555,7 @@ static void local_stop_pids(const pid_t *pids, char *const *tags, size_t n)
 /* Prints where everything is (table or JSON). */
 static void local_report(struct cli_ctx *c, const struct local *l, const char *what)
 {
-	char maddr[256], addr[256], name[16], data[PATH_MAX], log[PATH_MAX];
+	char maddr[256], addr[256], name[16], data[PATH_MAX], log[PATH_MAX], self[PATH_MAX];
 	unsigned up = 0;
 	int meta_ok, mounted = l->mnt[0] && local_is_mounted(l->mnt);
 	struct cli_conn conn;
@@ -644,11 +644,17 @@ static void local_report(struct cli_ctx *c, const struct local *l, const char *w
 			       "stopped", l->mnt, log);
 	}
 	if (meta_ok) {
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+		if (n > 0)
+			self[n] = '\0';
+		else
+			snprintf(self, sizeof(self), "casfs");
 		printf("%u of %u chunk servers up. Try:\n", up, l->ncs);
 		if (mounted)
 			printf("  ls %s\n", l->mnt);
-		printf("  export CASFS_META=%s; casfs status\n", maddr);
-		printf("  casfs local down --dir %s\n", l->dir);
+		printf("  export CASFS_META=%s; %s status\n", maddr, self);
+		printf("  %s local down --dir %s\n", self, l->dir);
 	}
 }
 
