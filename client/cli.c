@@ -40,7 +40,10 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see 'casfs %s --help')\n", cmd ? cmd : "help");
+	if (cmd)
+		fprintf(stderr, " (see 'casfs %s --help')\n", cmd);
+	else
+		fputs(" (see 'casfs help')\n", stderr);
 	return 2;
 }
 
