@@ -137,7 +137,15 @@ static int local_pid_is_ours(pid_t pid, const char *tag)
 		if (buf[i] == '\0')
 			buf[i] = ' ';
 	buf[n] = '\0';
-	return strstr(buf, tag) != NULL;
+	/* The tag must be a whole path or a prefix ending at '/': /tmp/a is
+	 * not /tmp/ab. */
+	for (const char *p = strstr(buf, tag); p; p = strstr(p + 1, tag)) {
+		char next = p[strlen(tag)];
+
+		if (next == '/' || next == ' ' || next == '\0')
+			return 1;
+	}
+	return 0;
 }
 
 /* The recorded pid of NAME if that process is still ours, else 0. */
