@@ -478,8 +478,8 @@ static void handle_frame(struct meta_conn *conn, const struct proto_hdr *h, cons
 	}
 	if (!conn->has_hello) {
 		if (h->type != MSG_HELLO) {
+			log_warn("%s: request %u before HELLO", conn->peer, h->type);
 			reply_status(conn, h->type, h->reqid, -EPROTO);
-			meta_conn_close(conn, "request before HELLO");
 			return;
 		}
 		rc = do_hello(conn, h->reqid, p, h->len);

@@ -22,6 +22,11 @@
  *       prints ADM_STATUS as key=value and one "cs ID STATE BLOCKS TOMOVE"
  *       line per chunk server.
  *   metabench goal --meta ADDR --name NAME --goal G | unlink --name NAME
+ *   metabench selftest --meta ADDR --goal SECONDS
+ *       protocol, session, re-send, lock and expiry checks against a metad
+ *       whose session_timeout_ms is SECONDS * 1000.
+ *   metabench session --meta ADDR          prints a new client session id
+ *   metabench resume --meta ADDR --id S    exits 0 if session S resumes
  *   metabench verify --meta ADDR --id K --log FILE
  *       checks that every acknowledged rename is present (f_K_n exists,
  *       t_K_n does not) and that no pair is half-applied (never both).
@@ -160,9 +165,21 @@ static int mc_call(struct mc *c, int32_t *status)
 	return rc ? rc : mc_recv(c, status);
 }
 
+static int mc_hello(struct mc *c, const char *addr, uint8_t role, uint64_t session,
+		    const struct casfs_uuid *uuid, uint16_t version);
+
 static int mc_connect(struct mc *c, const char *addr, uint8_t role)
 {
 	struct casfs_uuid zero = { { 0 } };
+
+	return mc_hello(c, addr, role, 0, &zero, PROTO_VERSION);
+}
+
+/* Connects and says HELLO with the given fields; 0, a transport error, or
+ * the HELLO status. */
+static int mc_hello(struct mc *c, const char *addr, uint8_t role, uint64_t session,
+		    const struct casfs_uuid *uuid, uint16_t version)
+{
 	int32_t st;
 	uint16_t ver;
 	int rc;
@@ -176,11 +193,11 @@ static int mc_connect(struct mc *c, const char *addr, uint8_t role)
 	if (rc)
 		return rc;
 	mc_begin(c, MSG_HELLO);
-	proto_put_u16(&c->w, PROTO_VERSION);
+	proto_put_u16(&c->w, version);
 	proto_put_u8(&c->w, role);
-	proto_put_uuid(&c->w, &zero);
+	proto_put_uuid(&c->w, uuid);
 	proto_put_str(&c->w, "");
-	proto_put_u64(&c->w, 0);
+	proto_put_u64(&c->w, session);
 	proto_put_str(&c->w, "metabench");
 	rc = mc_call(c, &st);
 	if (rc)
@@ -722,6 +739,215 @@ out:
 	return rc ? 1 : 0;
 }
 
+/* ---- protocol and session self-test (tests/integration/metad_session.sh) ---- */
+
+#define ST_CHECK(cond, ...)                                         \
+	do {                                                        \
+		if (!(cond)) {                                      \
+			fprintf(stderr, "selftest: " __VA_ARGS__);  \
+			fprintf(stderr, " (line %d)\n", __LINE__);  \
+			return 1;                                   \
+		}                                                   \
+	} while (0)
+
+static int st_create(struct mc *c, const char *name, uint64_t *ino)
+{
+	struct casfs_attr a;
+	int32_t st;
+
+	mc_begin(c, MSG_CREATE);
+	proto_put_u64(&c->w, 1);
+	proto_put_str(&c->w, name);
+	proto_put_u32(&c->w, 0644);
+	proto_put_u32(&c->w, 0);
+	proto_put_u32(&c->w, 0);
+	proto_put_u32(&c->w, O_RDWR);
+	if (mc_call(c, &st))
+		return -EIO;
+	if (st)
+		return st;
+	proto_get_attr(&c->r, &a);
+	*ino = a.ino;
+	return 0;
+}
+
+static void st_lock(struct mc *c, uint64_t ino, uint64_t owner, uint8_t kind, uint8_t type,
+		    uint64_t start, uint64_t end, uint8_t wait)
+{
+	mc_begin(c, MSG_LOCK);
+	proto_put_u64(&c->w, ino);
+	proto_put_u64(&c->w, owner);
+	proto_put_u8(&c->w, kind);
+	proto_put_u8(&c->w, type);
+	proto_put_u64(&c->w, start);
+	proto_put_u64(&c->w, end);
+	proto_put_u32(&c->w, 42);
+	proto_put_u8(&c->w, wait);
+}
+
+static int st_status(struct mc *c)
+{
+	int32_t st;
+
+	if (mc_call(c, &st))
+		return -EIO;
+	return st;
+}
+
+static int cmd_selftest(const char *addr, int timeout_ms)
+{
+	struct casfs_uuid zero = { { 0 } }, other;
+	struct mc a, b, x;
+	uint64_t ino, ino2, ino3, sess_a;
+	int32_t st;
+	uint8_t junk[64];
+
+	/* Garbage framing closes that connection only. */
+	ST_CHECK(net_connect(addr, 2000, &x.fd) == 0, "connect");
+	memset(junk, 0xff, sizeof(junk));
+	net_write_full(x.fd, junk, sizeof(junk));
+	ST_CHECK(read(x.fd, junk, 1) <= 0, "garbage frame did not close the connection");
+	close(x.fd);
+	/* A request before HELLO is refused. */
+	ST_CHECK(mc_connect(&x, addr, 1) == 0, "connect");
+	close(x.fd);
+	ST_CHECK(net_connect(addr, 2000, &x.fd) == 0, "connect");
+	mc_begin(&x, MSG_GETATTR);
+	proto_put_u64(&x.w, 1);
+	ST_CHECK(mc_call(&x, &st) == 0 && st == -EPROTO, "request before HELLO: %d", st);
+	mc_close(&x);
+	/* HELLO checks. */
+	ST_CHECK(mc_hello(&x, addr, 1, 0, &zero, 99) == -EPROTO, "bad version accepted");
+	mc_close(&x);
+	memset(&other, 0x5a, sizeof(other));
+	ST_CHECK(mc_hello(&x, addr, 1, 0, &other, PROTO_VERSION) == -EXDEV, "other cluster accepted");
+	mc_close(&x);
+	ST_CHECK(mc_hello(&x, addr, 1, 987654321, &zero, PROTO_VERSION) == -ESTALE,
+		 "unknown session resumed");
+	mc_close(&x);
+	ST_CHECK(mc_hello(&x, addr, 9, 0, &zero, PROTO_VERSION) == -EPROTO, "bad role accepted");
+	mc_close(&x);
+
+	/* A re-sent mutation after a reconnect is answered, not applied twice. */
+	ST_CHECK(mc_connect(&a, addr, 1) == 0, "connect a");
+	sess_a = a.session;
+	a.reqid = 1000;
+	ST_CHECK(st_create(&a, "dedup", &ino) == 0, "create");
+	mc_close(&a);
+	ST_CHECK(mc_hello(&a, addr, 1, sess_a, &zero, PROTO_VERSION) == 0, "resume a");
+	ST_CHECK(a.session == sess_a, "resumed a different session");
+	a.reqid = 1000;
+	ST_CHECK(st_create(&a, "dedup", &ino2) == 0, "re-sent create was not deduplicated");
+	ST_CHECK(ino2 == ino, "re-sent create answered another inode");
+	ST_CHECK(st_create(&a, "dedup", &ino2) == -EEXIST, "a new create must fail");
+	ST_CHECK(mc_connect(&b, addr, 1) == 0, "connect b");
+	ST_CHECK(b.session != a.session, "sessions must differ");
+
+	/* ADM is for admin connections. */
+	mc_begin(&b, MSG_ADM_STATUS);
+	ST_CHECK(st_status(&b) == -EPERM, "ADM_STATUS from a client");
+	mc_begin(&b, MSG_STATFS);
+	ST_CHECK(st_status(&b) == 0, "STATFS");
+	mc_begin(&b, MSG_FSYNC);
+	proto_put_u64(&b.w, ino);
+	ST_CHECK(st_status(&b) == 0, "FSYNC");
+
+	/* flock: exclusive between sessions, blocking waits granted on unlock. */
+	st_lock(&a, ino, 1, MSG_LOCK_FLOCK, MSG_LOCK_WRITE, 0, 0, 0);
+	ST_CHECK(st_status(&a) == 0, "flock a");
+	st_lock(&b, ino, 1, MSG_LOCK_FLOCK, MSG_LOCK_READ, 0, 0, 0);
+	ST_CHECK(st_status(&b) == -EAGAIN, "conflicting flock granted");
+	st_lock(&b, ino, 1, MSG_LOCK_FLOCK, MSG_LOCK_WRITE, 0, 0, 1);
+	ST_CHECK(mc_send(&b) == 0, "send");
+	st_lock(&a, ino, 1, MSG_LOCK_FLOCK, MSG_LOCK_UNLOCK, 0, 0, 0);
+	ST_CHECK(st_status(&a) == 0, "unlock a");
+	ST_CHECK(mc_recv(&b, &st) == 0 && st == 0, "waiting flock not granted: %d", st);
+	/* A waiter is cancelled by its own UNLOCK (-EINTR). */
+	st_lock(&a, ino, 7, MSG_LOCK_FLOCK, MSG_LOCK_WRITE, 0, 0, 1);
+	ST_CHECK(mc_send(&a) == 0, "send");
+	st_lock(&a, ino, 7, MSG_LOCK_FLOCK, MSG_LOCK_UNLOCK, 0, 0, 0);
+	ST_CHECK(mc_send(&a) == 0, "send");
+	ST_CHECK(mc_recv(&a, &st) == 0 && st == -EINTR, "cancelled wait: %d", st);
+	ST_CHECK(mc_recv(&a, &st) == 0 && st == 0, "unlock: %d", st);
+	st_lock(&b, ino, 1, MSG_LOCK_FLOCK, MSG_LOCK_UNLOCK, 0, 0, 0);
+	ST_CHECK(st_status(&b) == 0, "unlock b");
+
+	/* POSIX byte ranges and GETLK. */
+	st_lock(&a, ino, 1, MSG_LOCK_POSIX, MSG_LOCK_WRITE, 0, 99, 0);
+	ST_CHECK(st_status(&a) == 0, "posix a");
+	st_lock(&b, ino, 2, MSG_LOCK_POSIX, MSG_LOCK_READ, 50, 60, 0);
+	ST_CHECK(st_status(&b) == -EAGAIN, "overlapping posix granted");
+	st_lock(&b, ino, 2, MSG_LOCK_POSIX, MSG_LOCK_READ, 100, 200, 0);
+	ST_CHECK(st_status(&b) == 0, "disjoint posix refused");
+	mc_begin(&b, MSG_GETLK);
+	proto_put_u64(&b.w, ino);
+	proto_put_u64(&b.w, 2);
+	proto_put_u8(&b.w, MSG_LOCK_WRITE);
+	proto_put_u64(&b.w, 0);
+	proto_put_u64(&b.w, UINT64_MAX);
+	proto_put_u32(&b.w, 1);
+	ST_CHECK(mc_call(&b, &st) == 0 && st == 0, "getlk");
+	{
+		uint8_t type;
+		uint64_t s0, e0;
+
+		proto_get_u8(&b.r, &type);
+		proto_get_u64(&b.r, &s0);
+		proto_get_u64(&b.r, &e0);
+		ST_CHECK(type == MSG_LOCK_WRITE && s0 == 0 && e0 == 99, "getlk answer %u %llu %llu",
+			 type, (unsigned long long)s0, (unsigned long long)e0);
+	}
+
+	/* Session loss: a's lock and a's open of an unlinked file go when its
+	 * session expires, and b's blocked lock is then granted. */
+	ST_CHECK(st_create(&a, "doomed", &ino3) == 0, "create doomed");
+	put_name_op(&a, MSG_UNLINK, 1, "doomed");
+	ST_CHECK(st_status(&a) == 0, "unlink doomed");
+	put_getattr(&b, ino3);
+	ST_CHECK(st_status(&b) == 0, "open unlinked inode must live");
+	st_lock(&b, ino, 2, MSG_LOCK_POSIX, MSG_LOCK_WRITE, 0, 10, 1);
+	ST_CHECK(mc_send(&b) == 0, "send");
+	close(a.fd);
+	a.fd = -1;
+	{
+		double t0 = now_s();
+		uint64_t lock_reqid = b.reqid;
+		int granted = 0;
+
+		/* b keeps its own session alive with PINGs while it waits. */
+		while (!granted && now_s() - t0 < 20) {
+			usleep(300000);
+			mc_begin(&b, MSG_PING);
+			ST_CHECK(mc_send(&b) == 0, "ping");
+			for (int k = 0; k < 2 && !granted; k++) {
+				ST_CHECK(mc_recv(&b, &st) == 0, "b lost its connection");
+				if (b.last_reply == lock_reqid) {
+					ST_CHECK(st == 0, "lock wait answered %d", st);
+					granted = 1;
+				} else {
+					break;
+				}
+			}
+		}
+		ST_CHECK(granted, "lock of an expired session not released");
+		ST_CHECK(now_s() - t0 > timeout_ms / 2000.0, "lock released before the session expired");
+		/* The PING sent last may still be unanswered: read it. */
+		mc_begin(&b, MSG_PING);
+		ST_CHECK(mc_send(&b) == 0, "ping");
+		while (mc_recv(&b, &st) == 0 && b.last_reply != b.reqid)
+			;
+	}
+	put_getattr(&b, ino3);
+	ST_CHECK(st_status(&b) == -ENOENT, "unlinked inode outlived its session");
+	ST_CHECK(mc_hello(&x, addr, 1, sess_a, &zero, PROTO_VERSION) == -ESTALE,
+		 "expired session resumed");
+	mc_close(&x);
+	mc_close(&a);
+	mc_close(&b);
+	printf("selftest: ok\n");
+	return 0;
+}
+
 /* ---- benchmark ---- */
 
 enum bench_phase { PH_MUTATE, PH_POPULATE, PH_LOOKUP };
@@ -1152,6 +1378,27 @@ int main(int argc, char **argv)
 		return cmd_simple("unlink", meta, name, 0);
 	if (!strcmp(argv[1], "drain") && meta && name)
 		return cmd_simple("drain", meta, name, on);
+	if (!strcmp(argv[1], "session") && meta) {
+		struct mc c;
+		int rc = mc_connect(&c, meta, PROTO_ROLE_CLIENT);
+
+		if (!rc)
+			printf("%llu\n", (unsigned long long)c.session);
+		mc_close(&c);
+		return rc ? 1 : 0;
+	}
+	if (!strcmp(argv[1], "resume") && meta) {
+		struct casfs_uuid zero = { { 0 } };
+		struct mc c;
+		int rc = mc_hello(&c, meta, PROTO_ROLE_CLIENT, (uint64_t)id, &zero, PROTO_VERSION);
+
+		if (rc)
+			fprintf(stderr, "metabench resume %d: %s\n", id, strerror(-rc));
+		mc_close(&c);
+		return rc ? 1 : 0;
+	}
+	if (!strcmp(argv[1], "selftest") && meta)
+		return cmd_selftest(meta, goal * 1000);
 	if (!strcmp(argv[1], "bench") && bin)
 		return cmd_bench(bin, dir, conns, files, secs);
 	fprintf(stderr, "metabench: missing options\n");
