@@ -326,10 +326,8 @@ static int load_state(struct meta_srv *srv, char *err, size_t errlen)
 	srv->next_cs_id = st.next_cs_id;
 	meta_ns_blocks(srv->ns)->now_ms = meta_now_ms();
 	last_seq = st.last_seq;
-	srv->is_replaying = 1;
 	rc = meta_log_replay(srv->dir, st.segno, st.last_seq, replay_rec, srv, &last_seq,
 			     &last_segno, err, errlen);
-	srv->is_replaying = 0;
 	if (rc)
 		return rc;
 	segno = last_segno >= st.segno ? last_segno + 1 : st.segno;

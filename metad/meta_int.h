@@ -115,7 +115,6 @@ struct meta_srv {
 	uint64_t ckpt_segno;
 	uint64_t changes_since_ckpt;
 	int64_t last_ckpt_ms;
-	int is_replaying;
 	struct proto_wbuf scratch;
 };
 

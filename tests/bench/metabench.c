@@ -317,6 +317,7 @@ static int mkdir_p(struct mc *c, uint64_t parent, const char *name, uint64_t *in
 
 static int cmd_writer(const char *addr, int id, const char *logpath, long count)
 {
+	long start = 0;
 	struct mc c;
 	uint64_t dir;
 	char name[64], name2[64], dname[32];
@@ -334,11 +335,21 @@ static int cmd_writer(const char *addr, int id, const char *logpath, long count)
 		fprintf(stderr, "writer %d: mkdir failed\n", id);
 		return 1;
 	}
+	/* Continue after the last acknowledged rename of an earlier run. */
+	log = fopen(logpath, "r");
+	if (log) {
+		long v;
+
+		while (fscanf(log, "%ld", &v) == 1)
+			if (v + 1 > start)
+				start = v + 1;
+		fclose(log);
+	}
 	log = fopen(logpath, "a");
 	if (!log)
 		return 1;
-	for (long n = 0; count < 0 || n < count; n++) {
-		/* Each round starts at a fresh n: find the first unused one. */
+	for (long n = start; count < 0 || n < start + count; n++) {
+		/* A rename applied but never acknowledged: skip it. */
 		snprintf(name, sizeof(name), "t_%d_%ld", id, n);
 		snprintf(name2, sizeof(name2), "f_%d_%ld", id, n);
 		put_name_op(&c, MSG_LOOKUP, dir, name2);

@@ -4,7 +4,7 @@
 # is killed with SIGKILL at a random moment, restarted, and every
 # acknowledged rename must be there while no rename is half-applied. Several
 # rounds, with a small checkpoint_changes so kills also land around
-# checkpoints.
+# checkpoints; every other round runs with sync = always (group commit).
 cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/cluster.sh
 cluster_init
@@ -28,7 +28,11 @@ for round in $(seq 1 $ROUNDS); do
 		wait "$pid" 2>/dev/null
 		unset "CLUSTER_PIDS[w$k]"
 	done
-	cluster_start_metad --checkpoint-changes 700
+	if [ $((round % 2)) = 1 ]; then
+		cluster_start_metad --checkpoint-changes 700 --sync always
+	else
+		cluster_start_metad --checkpoint-changes 700
+	fi
 	for k in $(seq 1 $WRITERS); do
 		"$BENCH" verify --meta "$META_ADDR" --id "$k" --log "$T/acked.$k" >>"$T/verify.log" 2>&1 ||
 			fail "round $round: writer $k lost or half-applied mutations: $(tail -3 "$T/verify.log")"

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <poll.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -247,6 +248,38 @@ static void test_checkpoint_fallback(void **state)
 	rm_tmp(dir);
 }
 
+/* Group commit: one request covers everything written before it; the
+ * thread reports through the notify descriptor. */
+static void test_fsync_thread_reports(void **state)
+{
+	char *dir = mkdir_tmp();
+	struct casfs_time t = { 1, 2 };
+	struct meta_log *log;
+	struct pollfd pfd;
+	uint64_t seq = 0;
+
+	(void)state;
+	assert_int_equal(meta_log_open(dir, 1, 1, &log), 0);
+	assert_int_equal(meta_log_synced_seq(log), 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(meta_log_append(log, 12, 7, 0, &t, "hello", 5, &seq), 0);
+	assert_int_equal(meta_log_last_seq(log), 20);
+	meta_log_request_sync(log, 5);
+	pfd.fd = meta_log_notify_fd(log);
+	pfd.events = POLLIN;
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	meta_log_drain_notify(log);
+	/* The fsync covered all 20 records, not just the 5 asked for. */
+	assert_int_equal(meta_log_synced_seq(log), 20);
+	/* Rotation leaves everything synced. */
+	assert_int_equal(meta_log_append(log, 12, 7, 0, &t, "hello", 5, &seq), 0);
+	assert_int_equal(meta_log_rotate(log, 2), 0);
+	assert_int_equal(meta_log_synced_seq(log), 21);
+	assert_int_equal(meta_log_segno(log), 2);
+	meta_log_close(log);
+	rm_tmp(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_middle_is_error),
 		cmocka_unit_test(test_sequence_gap_is_error),
 		cmocka_unit_test(test_checkpoint_fallback),
+		cmocka_unit_test(test_fsync_thread_reports),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
