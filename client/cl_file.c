@@ -1168,7 +1168,8 @@ static int file_commit(struct cl_file *f, struct cl_bent *v, size_t n, uint64_t 
 	return rc;
 }
 
-int cl_file_flush(struct cl_file *f)
+/* The flush itself; the caller holds f->flush_mu. */
+static int file_flush_locked(struct cl_file *f)
 {
 	struct cl_bent *done = NULL;
 	struct casfs_attr a;
@@ -1176,7 +1177,6 @@ int cl_file_flush(struct cl_file *f)
 	uint64_t size;
 	int rc = 0, need;
 
-	pthread_mutex_lock(&f->flush_mu);
 	pthread_mutex_lock(&f->mu);
 	upload_all(f);
 	while (f->inflight > 0)
@@ -1187,7 +1187,6 @@ int cl_file_flush(struct cl_file *f)
 		/* Commit nothing, so no other client sees a size whose data is
 		 * missing; the buffers stay for the next attempt. */
 		pthread_mutex_unlock(&f->mu);
-		pthread_mutex_unlock(&f->flush_mu);
 		return rc;
 	}
 	need = f->need_commit;
@@ -1223,6 +1222,15 @@ int cl_file_flush(struct cl_file *f)
 	}
 	free(done);
 	done = NULL;
+	return rc;
+}
+
+int cl_file_flush(struct cl_file *f)
+{
+	int rc;
+
+	pthread_mutex_lock(&f->flush_mu);
+	rc = file_flush_locked(f);
 	pthread_mutex_unlock(&f->flush_mu);
 	return rc;
 }
@@ -1286,32 +1294,77 @@ int cl_file_fsync(struct cl_file *f)
 
 /* ---- attributes, holes, copies ---- */
 
+/* After a truncate to size: the block holding the new end of file may
+ * still store bytes past it, which a later extension would expose. Rewrite
+ * it short (f->flush_mu held). */
+static int file_trim_tail(struct cl_file *f, uint64_t size)
+{
+	const struct cl_bent *e;
+	struct cl_dirty *d;
+	uint64_t index;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->mu);
+	f->size = size;
+	f->is_map_valid = 0;
+	index = size / f->bs;
+	if (size % f->bs == 0 || dirty_find(f, index))
+		goto out;
+	rc = map_load(f);
+	if (rc)
+		goto out;
+	e = map_find(f, index);
+	if (!e || e->len <= size - index * f->bs)
+		goto out;
+	rc = dirty_new(f, index, 0, &d);
+	if (rc)
+		goto out;
+	f->need_commit = 1;
+	pthread_mutex_unlock(&f->mu);
+	return file_flush_locked(f);
+out:
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
 int cl_file_setattr(struct cl_files *fs, uint64_t ino, uint32_t valid, uint32_t mode,
 		    uint32_t uid, uint32_t gid, uint64_t size, const struct casfs_time *atime,
 		    const struct casfs_time *mtime, struct casfs_attr *a)
 {
 	struct cl_file *f = file_find(fs, ino);
-	int rc = 0;
+	int rc = 0, is_new;
 
+	if (!f && (valid & MSG_SETATTR_SIZE)) {
+		/* Not open here: a temporary state to trim the tail block. */
+		f = file_get(fs, ino, &is_new);
+		pthread_mutex_lock(&f->mu);
+		if (is_new)
+			f->size = UINT64_MAX;
+		pthread_mutex_unlock(&f->mu);
+	}
 	if (f) {
-		if (valid & MSG_SETATTR_SIZE)
-			pthread_mutex_lock(&f->flush_mu);
-		rc = cl_file_flush(f);
+		/* Held through SETATTR so no commit of older writes lands after
+		 * the new size. */
+		pthread_mutex_lock(&f->flush_mu);
+		rc = file_flush_locked(f);
 	}
 	if (!rc)
 		rc = cl_ns_setattr(fs->meta, ino, valid, mode, uid, gid, size, atime, mtime, a);
 	if (f) {
-		pthread_mutex_lock(&f->mu);
-		if (!rc) {
-			if (valid & MSG_SETATTR_SIZE) {
-				f->size = a->size;
-				f->is_map_valid = 0;
-			}
-			f->mtime = a->mtime;
+		if (!rc && (valid & MSG_SETATTR_SIZE)) {
+			pthread_mutex_lock(&f->mu);
+			if (a->block_size >= 4096)
+				f->bs = a->block_size;
+			pthread_mutex_unlock(&f->mu);
+			rc = file_trim_tail(f, a->size);
+			if (!rc)
+				rc = cl_ns_getattr(fs->meta, ino, a);
 		}
+		pthread_mutex_lock(&f->mu);
+		if (!rc)
+			f->mtime = a->mtime;
 		pthread_mutex_unlock(&f->mu);
-		if (valid & MSG_SETATTR_SIZE)
-			pthread_mutex_unlock(&f->flush_mu);
+		pthread_mutex_unlock(&f->flush_mu);
 		file_put(f);
 	}
 	return rc;

@@ -71,6 +71,15 @@ static void attr_to_stat(struct mnt_ctx *c, const struct casfs_attr *a, struct s
 	st->st_ctim.tv_nsec = a->ctime.nsec;
 }
 
+/* The kernel lets FUSE names reach 1024 bytes; casfs names stop at 255. */
+static int name_bad(fuse_req_t req, const char *name)
+{
+	if (strlen(name) <= PROTO_NAME_MAX)
+		return 0;
+	fuse_reply_err(req, ENAMETOOLONG);
+	return 1;
+}
+
 static void fill_entry(struct mnt_ctx *c, const struct casfs_attr *a, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -140,6 +149,8 @@ static void mnt_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct mnt_ctx *c = ctx_of(req);
 	struct casfs_attr a;
 
+	if (name_bad(req, name))
+		return;
 	reply_entry(req, cl_ns_lookup(c->meta, ino_in(c, parent), name, &a), &a);
 }
 
@@ -228,6 +239,8 @@ static void mnt_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct casfs_attr a;
 
+	if (name_bad(req, name))
+		return;
 	reply_entry(req,
 		    cl_ns_mknod(c->meta, ino_in(c, parent), name, mode, (uint32_t)rdev, fc->uid,
 				fc->gid, &a),
@@ -240,6 +253,8 @@ static void mnt_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct casfs_attr a;
 
+	if (name_bad(req, name))
+		return;
 	reply_entry(req,
 		    cl_ns_mkdir(c->meta, ino_in(c, parent), name, S_IFDIR | (mode & 07777),
 				fc->uid, fc->gid, &a),
@@ -250,6 +265,8 @@ static void mnt_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mnt_ctx *c = ctx_of(req);
 
+	if (name_bad(req, name))
+		return;
 	fuse_reply_err(req, -cl_ns_unlink(c->meta, ino_in(c, parent), name));
 }
 
@@ -257,6 +274,8 @@ static void mnt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mnt_ctx *c = ctx_of(req);
 
+	if (name_bad(req, name))
+		return;
 	fuse_reply_err(req, -cl_ns_rmdir(c->meta, ino_in(c, parent), name));
 }
 
@@ -266,6 +285,8 @@ static void mnt_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, con
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct casfs_attr a;
 
+	if (name_bad(req, name))
+		return;
 	reply_entry(req,
 		    cl_ns_symlink(c->meta, ino_in(c, parent), name, link, fc->uid, fc->gid, &a),
 		    &a);
@@ -276,6 +297,8 @@ static void mnt_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 {
 	struct mnt_ctx *c = ctx_of(req);
 
+	if (name_bad(req, name) || name_bad(req, newname))
+		return;
 	if (flags & ~(unsigned int)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -289,6 +312,8 @@ static void mnt_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	struct mnt_ctx *c = ctx_of(req);
 	struct casfs_attr a;
 
+	if (name_bad(req, newname))
+		return;
 	reply_entry(req, cl_ns_link(c->meta, ino_in(c, ino), ino_in(c, newparent), newname, &a),
 		    &a);
 }
@@ -330,6 +355,8 @@ static void mnt_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 	struct cl_file *f;
 	int rc;
 
+	if (name_bad(req, name))
+		return;
 	rc = cl_file_create(c->files, ino_in(c, parent), name, S_IFREG | (mode & 07777), fc->uid,
 			    fc->gid, (uint32_t)fi->flags, &a, &f);
 	if (rc) {
