@@ -1,11 +1,12 @@
 /* chunktool: drives chunk servers from shell tests.
  *
- *   chunktool fakemeta --addr-file F
- *       a stand-in metad on 127.0.0.1: prints events (registered, have,
+ *   chunktool fakemeta --addr-file F [--listen A] [--state F]
+ *       a stand-in metad on 127.0.0.1 (cluster key and uuid kept in --state): prints events (registered, have,
  *       added, bad, heartbeat, reply ...) on stdout and runs commands read
  *       from stdin ("replicate SID HEXID LEN SRCID@ADDR", "delete SID HEXID")
  *       until stdin closes or SIGTERM.
  *   chunktool --meta ADDR CMD ...      (HELLO to metad for the cluster key)
+ *   chunktool --state F CMD ...        (the key from a fakemeta state file)
  *     hash FILE                            print the block id of FILE
  *     put --server A [--chain ID@ADDR,...] [--sync] [--id HEX] FILE
  *         prints "copy SID STATUS" per copy; exit 1 and "status N" when the
@@ -82,6 +83,36 @@ static int read_file(const char *path, uint8_t **data, uint32_t *len)
 	return 0;
 }
 
+/* The stand-in metad's cluster key and uuid, kept in path (when given) so
+ * a restarted stand-in is the same cluster: "SEEDHEX UUIDHEX". */
+static int load_or_make_state(const char *path, uint8_t seed[BLK_KEY_SEED_SIZE],
+			      struct casfs_uuid *uuid)
+{
+	char shex[2 * BLK_KEY_SEED_SIZE + 1], uhex[33];
+	FILE *f = path ? fopen(path, "r") : NULL;
+
+	if (f) {
+		int ok = fscanf(f, "%64s %32s", shex, uhex) == 2 &&
+			 !casfs_hex_parse(shex, seed, BLK_KEY_SEED_SIZE) &&
+			 !casfs_hex_parse(uhex, uuid->b, sizeof(uuid->b));
+
+		fclose(f);
+		return ok ? 0 : -EINVAL;
+	}
+	casfs_random(seed, BLK_KEY_SEED_SIZE);
+	casfs_random(uuid->b, sizeof(uuid->b));
+	if (!path)
+		return 0;
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	casfs_hex_format(seed, BLK_KEY_SEED_SIZE, shex);
+	casfs_hex_format(uuid->b, sizeof(uuid->b), uhex);
+	fprintf(f, "%s %s\n", shex, uhex);
+	fclose(f);
+	return 0;
+}
+
 static int run_fakemeta(int argc, char **argv)
 {
 	const char *addr_file = opt(argc, argv, "--addr-file", NULL);
@@ -89,12 +120,12 @@ static int run_fakemeta(int argc, char **argv)
 	struct casfs_uuid uuid;
 	struct fakemeta *fm;
 	char bound[64], line[1024], tmp[4200];
-	FILE *f;
+	FILE *f, *cmds;
 
 	if (!addr_file)
 		return 2;
-	casfs_random(seed, sizeof(seed));
-	casfs_random(uuid.b, sizeof(uuid.b));
+	if (load_or_make_state(opt(argc, argv, "--state", NULL), seed, &uuid))
+		return 1;
 	if (fakemeta_start(opt(argc, argv, "--listen", "127.0.0.1:0"), seed, &uuid, stdout, &fm,
 			   bound))
 		return 1;
@@ -105,7 +136,11 @@ static int run_fakemeta(int argc, char **argv)
 	fprintf(f, "%s\n", bound);
 	fclose(f);
 	rename(tmp, addr_file);
-	while (fgets(line, sizeof(line), stdin)) {
+	cmds = opt(argc, argv, "--commands", NULL) ? fopen(opt(argc, argv, "--commands", NULL), "r")
+						      : stdin;
+	if (!cmds)
+		return 1;
+	while (fgets(line, sizeof(line), cmds)) {
 		int rc;
 
 		line[strcspn(line, "\n")] = '\0';
@@ -191,21 +226,32 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc >= 2 && !strcmp(argv[1], "fakemeta"))
 		return run_fakemeta(argc, argv);
-	if (argc < 4 || strcmp(argv[1], "--meta")) {
+	if (argc < 4 || (strcmp(argv[1], "--meta") && strcmp(argv[1], "--state"))) {
 		fprintf(stderr, "usage: see the top of tests/tools/chunktool.c\n");
 		return 2;
 	}
 	meta = argv[2];
 	cmd = argv[3];
+	if (!strcmp(argv[1], "--state")) {
+		/* the key from a stand-in metad's state file: works while it is down */
+		rc = load_or_make_state(meta, seed, &uuid);
+		if (rc) {
+			fprintf(stderr, "chunktool: %s: %s\n", meta, strerror(-rc));
+			return 1;
+		}
+		seed_len = BLK_KEY_SEED_SIZE;
+	} else {
+		rc = ccli_connect(&c, meta, PROTO_ROLE_CLIENT, &uuid, seed, &seed_len,
+				  TIMEOUT_MS);
+		ccli_close(&c);
+		if (rc || seed_len == 0) {
+			fprintf(stderr, "chunktool: HELLO to metad %s: %s\n", meta, strerror(-rc));
+			return 1;
+		}
+	}
 	argi = 4;
 	argc -= argi;
 	argv += argi;
-	rc = ccli_connect(&c, meta, PROTO_ROLE_CLIENT, &uuid, seed, &seed_len, TIMEOUT_MS);
-	ccli_close(&c);
-	if (rc || seed_len == 0) {
-		fprintf(stderr, "chunktool: HELLO to metad %s: %s\n", meta, strerror(-rc));
-		return 1;
-	}
 	blk_key_init(&key, seed, seed_len);
 	server = opt(argc, argv, "--server", NULL);
 	hexid = opt(argc, argv, "--id", NULL);
