@@ -499,6 +499,11 @@ static void handle_frame(struct meta_conn *conn, const struct proto_hdr *h, cons
 	dispatch(conn, h->type, h->reqid, p, h->len);
 }
 
+/* A peer that sends requests without reading the replies stops being read
+ * once this much output waits for it, so it cannot make metad buffer
+ * without bound (16 MiB holds thousands of the largest replies). */
+#define META_OUT_MAX (16u << 20)
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct meta_conn *conn = arg;
@@ -511,6 +516,11 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		struct proto_hdr h;
 		const uint8_t *p;
 
+		if (evbuffer_get_length(bufferevent_get_output(bev)) > META_OUT_MAX) {
+			/* Resumed by conn_write_cb once the output drains. */
+			bufferevent_disable(bev, EV_READ);
+			break;
+		}
 		if (evbuffer_get_length(in) < PROTO_HDR_SIZE)
 			break;
 		evbuffer_copyout(in, hb, PROTO_HDR_SIZE);
@@ -527,6 +537,14 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 			evbuffer_drain(in, h.len);
 	}
 	conn_unref(conn);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	if (!(bufferevent_get_enabled(bev) & EV_READ)) {
+		bufferevent_enable(bev, EV_READ);
+		conn_read_cb(bev, arg);
+	}
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -563,7 +581,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		snprintf(conn->peer, sizeof(conn->peer), "peer");
 	}
 	conn->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(conn->bev, conn_read_cb, NULL, conn_event_cb, conn);
+	bufferevent_setcb(conn->bev, conn_read_cb, conn_write_cb, conn_event_cb, conn);
 	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
 	conn->next = srv->conns;
 	if (srv->conns)
