@@ -30,6 +30,7 @@
 #include "client/cl_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/falloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -477,6 +478,7 @@ static void upload_start(struct cl_file *f, struct cl_dirty *d)
 }
 
 static void file_put(struct cl_file *f);
+static int file_flush_locked(struct cl_file *f);
 
 /* PLACE for one block: fills chain[0..*n). */
 static int block_place(struct cl_file *f, const struct blk_id *id, uint32_t len,
@@ -858,9 +860,17 @@ int cl_file_open(struct cl_files *fs, uint64_t ino, uint32_t flags, struct casfs
 {
 	struct proto_wbuf req, rep;
 	struct proto_rbuf r;
-	struct cl_file *f;
+	struct cl_file *f, *old = NULL;
 	int rc, is_new;
 
+	/* O_TRUNC truncates on metad: commit this mount's buffered writes
+	 * first so none lands after the truncation. */
+	if (flags & O_TRUNC)
+		old = file_find(fs, ino);
+	if (old) {
+		pthread_mutex_lock(&old->flush_mu);
+		file_flush_locked(old);
+	}
 	proto_wbuf_init(&req);
 	proto_wbuf_init(&rep);
 	proto_frame_begin(&req, MSG_OPEN, 0, 0);
@@ -875,6 +885,15 @@ int cl_file_open(struct cl_files *fs, uint64_t ino, uint32_t flags, struct casfs
 	}
 	proto_wbuf_free(&req);
 	proto_wbuf_free(&rep);
+	if (old) {
+		pthread_mutex_lock(&old->mu);
+		old->is_map_valid = 0;
+		if (!rc)
+			old->size = a->size;
+		pthread_mutex_unlock(&old->mu);
+		pthread_mutex_unlock(&old->flush_mu);
+		file_put(old);
+	}
 	if (rc)
 		return rc;
 	cl_meta_note_open(fs->meta, ino, 1);
@@ -957,7 +976,7 @@ static struct cl_dirty *dirty_find(struct cl_file *f, uint64_t index)
 	return NULL;
 }
 
-static void readahead(struct cl_file *f, uint64_t next_index)
+static void file_readahead(struct cl_file *f, uint64_t next_index)
 {
 	for (uint64_t i = next_index; i < next_index + CL_READAHEAD; i++) {
 		const struct cl_bent *e;
@@ -1017,7 +1036,7 @@ int cl_file_read(struct cl_file *f, uint64_t off, size_t len, void *buf, size_t 
 	}
 	*got = end > off ? end - off : 0;
 	if (off == f->seq_next || off == 0)
-		readahead(f, (end + f->bs - 1) / f->bs);
+		file_readahead(f, (end + f->bs - 1) / f->bs);
 	f->seq_next = end;
 out:
 	pthread_mutex_unlock(&f->mu);

@@ -333,14 +333,17 @@ static void mnt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct cl_file *f;
 	int rc;
 
-	rc = cl_file_open(c->files, ino_in(c, ino), (uint32_t)fi->flags & ~(uint32_t)O_TRUNC, &a,
-			  &f);
+	rc = cl_file_open(c->files, ino_in(c, ino), (uint32_t)fi->flags, &a, &f);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	fi->fh = (uintptr_t)f;
 	open_flags(c, fi);
+	/* close-to-open: the kernel's attributes may predate another
+	 * client's close; drop them so the next access asks again. */
+	if (c->se && c->attr_timeout > 0)
+		fuse_lowlevel_notify_inval_inode(c->se, ino, -1, 0);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		cl_file_release(f);	/* interrupted: the kernel forgot it */
 }

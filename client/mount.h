@@ -18,6 +18,7 @@ struct mnt_ctx {
 	double entry_timeout;
 	int is_direct;			/* no client data cache */
 	int use_writeback;		/* kernel writeback cache */
+	struct fuse_session *se;	/* for cache invalidations */
 };
 
 /* The operation table; every request is answered exactly once. */

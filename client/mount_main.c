@@ -42,7 +42,7 @@ struct mnt_conf {
 	double attr_timeout;
 	double entry_timeout;
 	int direct;
-	int nowriteback;
+	int writeback;
 	unsigned int workers;
 	int foreground;
 	int debug;
@@ -61,7 +61,7 @@ static const struct fuse_opt mnt_opt_spec[] = {
 	MNT_OPT("attr_timeout=%lf", attr_timeout, 0),
 	MNT_OPT("entry_timeout=%lf", entry_timeout, 0),
 	MNT_OPT("direct", direct, 1),
-	MNT_OPT("nowriteback", nowriteback, 1),
+	MNT_OPT("writeback", writeback, 1),
 	MNT_OPT("workers=%u", workers, 0),
 	FUSE_OPT_KEY("-f", KEY_FG),
 	FUSE_OPT_KEY("-d", KEY_DEBUG),
@@ -84,7 +84,9 @@ static void usage(FILE *out)
 		"  -o attr_timeout=S   kernel attribute cache time (default 1)\n"
 		"  -o entry_timeout=S  kernel name cache time (default 1)\n"
 		"  -o direct           no client data cache (every read from servers)\n"
-		"  -o nowriteback      no kernel writeback cache\n"
+		"  -o writeback        kernel writeback cache: faster small writes, but\n"
+		"                      size changes by other clients are not seen while\n"
+		"                      the kernel caches the inode (single-client use)\n"
 		"  -o auth_key=KEY     metad's auth_key\n"
 		"  -o log_level=L      error|warn|info|debug (default warn)\n"
 		"  -o workers=N        upload/prefetch threads (default 4)\n"
@@ -312,7 +314,7 @@ int main(int argc, char **argv)
 	ctx.attr_timeout = conf.attr_timeout;
 	ctx.entry_timeout = conf.entry_timeout;
 	ctx.is_direct = conf.direct;
-	ctx.use_writeback = !conf.nowriteback && !conf.direct;
+	ctx.use_writeback = conf.writeback && !conf.direct;
 
 	/* FUSE's own arguments: ours first so the user's -o can override. */
 	fuse_opt_add_arg(&fargs, argv[0]);
@@ -344,6 +346,7 @@ int main(int argc, char **argv)
 		se = NULL;
 		goto out;
 	}
+	ctx.se = se;
 	sctx.se = se;
 	sctx.mountpoint = conf.mountpoint;
 	sctx.main_thread = pthread_self();
