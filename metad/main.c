@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -195,6 +197,29 @@ static int write_file_atomic(const char *dir, const char *name, const char *text
 	return rc;
 }
 
+/* Takes DIR/lock (flock, held for the process's life): two daemons on one
+ * folder would interleave their changelogs. *fd stays open on success. */
+static int lock_folder(const char *dir, int *fd, char *err, size_t errlen)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (*fd < 0) {
+		snprintf(err, errlen, "%.400s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		close(*fd);
+		*fd = -1;
+		snprintf(err, errlen, "%.400s is in use by another casfs-metad", dir);
+		return -e;
+	}
+	return 0;
+}
+
 static void remove_state_files(const char *dir)
 {
 	meta_ckpt_remove_before(dir, UINT64_MAX);
@@ -210,10 +235,14 @@ static int do_format(const char *dir, int force, const struct meta_conf *conf)
 	char path[4096], err[512], text[512], uuid_hex[33], seed_hex[65];
 	uint8_t uuid[16], seed[BLK_KEY_SEED_SIZE];
 	struct stat sb;
-	int rc;
+	int rc, lockfd;
 
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		fprintf(stderr, "casfs-metad: %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	if (lock_folder(dir, &lockfd, err, sizeof(err))) {
+		fprintf(stderr, "casfs-metad: %s\n", err);
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/cluster", dir);
@@ -371,7 +400,13 @@ static void ckpt_start(struct meta_srv *srv)
 		return;
 	}
 	if (pid == 0) {
-		/* The child sees a frozen copy of the state (copy-on-write). */
+		/* The child sees a frozen copy of the state (copy-on-write). It
+		 * must not keep the folder locked, nor outlive a killed parent
+		 * while a new metad starts on the folder. */
+		close(srv->lock_fd);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(1);
 		rc = meta_ckpt_write(srv->dir, &st);
 		if (rc)
 			log_error("checkpoint %llu: %s", (unsigned long long)segno, strerror(-rc));
@@ -494,6 +529,7 @@ int main(int argc, char **argv)
 
 	log_init("casfs-metad", LOG_LVL_INFO, 0);
 	conf_defaults(&srv.conf);
+	srv.lock_fd = -1;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
@@ -556,7 +592,8 @@ int main(int argc, char **argv)
 	proto_wbuf_init(&srv.scratch);
 	srv.locks = meta_lock_new();
 	srv.next_cs_id = 1;
-	if (read_cluster(&srv, err, sizeof(err)) || load_state(&srv, err, sizeof(err))) {
+	if (read_cluster(&srv, err, sizeof(err)) || lock_folder(dir, &srv.lock_fd, err, sizeof(err)) ||
+	    load_state(&srv, err, sizeof(err))) {
 		fprintf(stderr, "casfs-metad: %s\n", err);
 		goto out;
 	}
@@ -616,5 +653,7 @@ out:
 	if (srv.base)
 		event_base_free(srv.base);
 	free(srv.dir);
+	if (srv.lock_fd >= 0)
+		close(srv.lock_fd);
 	return rc;
 }

@@ -111,6 +111,7 @@ struct meta_srv {
 	struct meta_parked *parked_head, *parked_tail;
 	struct meta_lock_table *locks;
 
+	int lock_fd;		/* flock on DIR/lock, held while serving */
 	pid_t ckpt_pid;
 	uint64_t ckpt_segno;
 	uint64_t changes_since_ckpt;

@@ -2,7 +2,7 @@
 # metad's data folder and command line: --format makes a cluster and refuses
 # to overwrite one without --force; serving refuses a missing, unformatted,
 # foreign or half-written folder and a corrupt changelog with one clear
-# line; bad arguments and config lines fail with a message naming them; a
+# line, as does a folder another metad serves; bad arguments and config lines fail with a message naming them; a
 # torn changelog tail is dropped and the rest kept.
 cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/cluster.sh
@@ -59,6 +59,9 @@ mkdir -p "$T/meta"
 touch "$T/meta/.formatted"
 cluster_start_metad
 "$MB" writer --meta "$META_ADDR" --id 1 --log "$T/acked" --count 50 || fail "writer"
+# One daemon per folder.
+expect_fail "in use by another" "${SERVE[@]}" "$T/meta"
+expect_fail "in use by another" "$METAD" --format --force --data "$T/meta"
 cluster_kill metad KILL
 seg=$(ls "$T"/meta/changelog.* | sort -t. -k2 -n | tail -1)
 # A torn tail (half a record) is dropped; everything acknowledged stays.
