@@ -387,6 +387,10 @@ int meta_cs_place(struct meta_srv *srv, const uint8_t *payload, size_t len, stru
 		if (goal > 16)
 			goal = 16;
 		b = meta_blk_find(t, &id);
+		/* A client is about to reference it again: restart its GC grace
+		 * so its copies are not deleted before the COMMIT arrives. */
+		if (b && !b->refs)
+			b->zero_since_ms = meta_now_ms();
 		for (unsigned k = 0; b && k < b->nloc && cn < goal; k++) {
 			struct meta_cs *cs = meta_cs_find(srv, b->locs[k]);
 
