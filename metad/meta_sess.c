@@ -133,6 +133,8 @@ void meta_sess_dedup_put(struct meta_sess *s, uint64_t reqid, uint16_t type, uin
 	d->fp = fp;
 	d->status = status;
 	d->result = result;
+	if (reqid > s->max_reqid)
+		s->max_reqid = reqid;
 }
 
 const struct meta_dedup *meta_sess_dedup_get(const struct meta_sess *s, uint64_t reqid,

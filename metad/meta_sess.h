@@ -36,6 +36,7 @@ struct meta_sess {
 	uint64_t nopen;
 	struct meta_dedup *dedup;	/* ring, allocated on first use */
 	uint32_t dedup_pos;
+	uint64_t max_reqid;	/* highest request id remembered */
 };
 
 struct meta_open {

@@ -321,7 +321,9 @@ static void do_namespace(struct meta_conn *conn, uint16_t type, uint64_t reqid,
 	proto_wbuf_init(&out);
 	if (is_mut) {
 		fp = XXH3_64bits_withSeed(p, len, type);
-		if (conn->is_resumed) {
+		/* Only a resumed session can re-send, and a re-sent request is
+		 * never newer than what was applied. */
+		if (conn->is_resumed && reqid <= conn->sess->max_reqid) {
 			const struct meta_dedup *d = meta_sess_dedup_get(conn->sess, reqid, type, fp);
 
 			if (d) {
