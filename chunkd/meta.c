@@ -547,7 +547,7 @@ static int32_t do_replicate(struct chunkd *cd, struct proto_rbuf *r)
 		}
 		rc = chunk_peer_fetch(cd, addr, key, &id, &data, &got);
 		if (!rc)
-			rc = chunk_store_put(cd->store, &id, data, got, &is_new);
+			rc = chunk_store_put_verified(cd->store, &id, data, got, &is_new);
 		free(data);
 		data = NULL;
 		blk_id_format(&id, hex);

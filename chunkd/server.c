@@ -253,7 +253,7 @@ static int handle_put(struct conn *c, const struct proto_hdr *h, struct proto_rb
 	}
 	if (n > 0)
 		at = fwd_send(cd, hops, (int)n, 0, &id, flags, data, len, &pc, &reqid);
-	own = chunk_store_put(cd->store, &id, data, len, &is_new);
+	own = chunk_store_put_verified(cd->store, &id, data, len, &is_new);
 	if (!own && (flags & MSG_PUT_SYNC))
 		own = chunk_store_sync(cd->store, &id, 1);
 	if (at >= 0)
