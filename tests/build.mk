@@ -31,3 +31,10 @@ $(BUILD)/metaops: tests/bench/metaops.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o $@ $<
 BENCH_BINS += $(BUILD)/metaops
+
+# garbage: a hostile peer for tests/integration/hostile_*.sh (malformed
+# frames, bad HELLOs, lying requests). Not a cmocka test; built with them.
+UNIT_BINS += $(BUILD)/garbage
+$(BUILD)/garbage: $(BUILD)/tests/tools/garbage.o $(LIBCASFS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_SAN) -o $@ $^ $(FS_LIBS)
