@@ -35,6 +35,7 @@ BENCH_BINS += $(BUILD)/metaops
 # garbage: a hostile peer for tests/integration/hostile_*.sh (malformed
 # frames, bad HELLOs, lying requests). Not a cmocka test; built with them.
 UNIT_BINS += $(BUILD)/garbage
+unit-tests: $(BUILD)/garbage
 $(BUILD)/garbage: $(BUILD)/tests/tools/garbage.o $(LIBCASFS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_SAN) -o $@ $^ $(FS_LIBS)
