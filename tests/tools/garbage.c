@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1968,6 +1969,279 @@ static int cmd_dump(void)
 	return 0;
 }
 
+/* ---- a lying chunk server ----
+ * Registers with metad as a chunk server, claims to hold the blocks listed
+ * in --ids (plus some that exist nowhere), says "stored" to every
+ * CS_REPLICATE, BLK_PUT and CS_DELETE, and answers every BLK_GET with
+ * random bytes of the right length. Readers must never return its bytes.
+ * One thread per block connection; all joined before exit. */
+
+#define FAKE_MAX_CONNS 64
+
+struct fake {
+	int lfd;
+	volatile int stop;
+	uint32_t id;
+	struct casfs_uuid uuid;
+	pthread_mutex_t lock;
+	unsigned gets, puts;
+	pthread_t threads[FAKE_MAX_CONNS];
+	int fds[FAKE_MAX_CONNS];
+	int nthreads;
+};
+
+struct fake_conn {
+	struct fake *f;
+	int fd;
+};
+
+static int fake_reply(int fd, uint16_t type, uint64_t reqid, int32_t st, const void *fields,
+		      size_t len)
+{
+	struct proto_wbuf w;
+	int rc;
+
+	proto_wbuf_init(&w);
+	proto_reply_begin(&w, type, reqid, st);
+	proto_put_raw(&w, fields, len);
+	rc = proto_frame_finish(&w);
+	if (!rc)
+		rc = net_frame_write(fd, &w);
+	proto_wbuf_free(&w);
+	return rc;
+}
+
+static void *fake_conn_main(void *arg)
+{
+	struct fake_conn *fc = arg;
+	struct fake *f = fc->f;
+	struct proto_wbuf in, out;
+
+	proto_wbuf_init(&in);
+	proto_wbuf_init(&out);
+	while (!f->stop) {
+		struct pollfd pfd = { .fd = fc->fd, .events = POLLIN };
+		struct proto_hdr h;
+		struct proto_rbuf r;
+		int rc;
+
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		if (net_frame_read(fc->fd, PROTO_FRAME_MAX, &h, &in))
+			break;
+		if ((h.flags & PROTO_F_REPLY) || msg_check(h.type, 0, in.data, in.len)) {
+			fake_reply(fc->fd, h.type, h.reqid, -EBADMSG, NULL, 0);
+			continue;
+		}
+		proto_rbuf_init(&r, in.data, in.len);
+		proto_wbuf_reset(&out);
+		switch (h.type) {
+		case MSG_HELLO:
+			proto_put_u16(&out, PROTO_VERSION);
+			proto_put_uuid(&out, &f->uuid);
+			proto_put_u64(&out, 0);
+			proto_put_bytes(&out, NULL, 0);
+			proto_put_u32(&out, 60000);
+			rc = fake_reply(fc->fd, h.type, h.reqid, 0, out.data, out.len);
+			break;
+		case MSG_BLK_GET: {
+			struct blk_id id;
+			uint32_t off, len;
+			uint8_t *junk;
+
+			proto_get_blkid(&r, &id);
+			proto_get_u32(&r, &off);
+			proto_get_u32(&r, &len);
+			if (len == 0 || len > (1u << 20))
+				len = 1u << 20;
+			junk = xmalloc(len);
+			memset(junk, 0xa5, len);
+			proto_put_bytes(&out, junk, len);
+			free(junk);
+			junk = NULL;
+			pthread_mutex_lock(&f->lock);
+			f->gets++;
+			pthread_mutex_unlock(&f->lock);
+			rc = fake_reply(fc->fd, h.type, h.reqid, 0, out.data, out.len);
+			break;
+		}
+		case MSG_BLK_HAVE: {
+			uint32_t n;
+
+			proto_get_count(&r, BLK_ID_SIZE, &n);
+			proto_put_u32(&out, n);
+			for (uint32_t i = 0; i < n; i++)
+				proto_put_u8(&out, 1);
+			rc = fake_reply(fc->fd, h.type, h.reqid, 0, out.data, out.len);
+			break;
+		}
+		case MSG_BLK_PUT:
+			proto_put_u32(&out, 1);
+			proto_put_u32(&out, f->id);
+			proto_put_i32(&out, 0);
+			pthread_mutex_lock(&f->lock);
+			f->puts++;
+			pthread_mutex_unlock(&f->lock);
+			rc = fake_reply(fc->fd, h.type, h.reqid, 0, out.data, out.len);
+			break;
+		default:
+			rc = fake_reply(fc->fd, h.type, h.reqid, 0, NULL, 0);
+			break;
+		}
+		if (rc)
+			break;
+	}
+	proto_wbuf_free(&in);
+	proto_wbuf_free(&out);
+	free(fc);
+	return NULL;
+}
+
+static void *fake_accept_main(void *arg)
+{
+	struct fake *f = arg;
+
+	while (!f->stop) {
+		struct pollfd pfd = { .fd = f->lfd, .events = POLLIN };
+		struct fake_conn *fc;
+		int fd;
+
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		fd = accept(f->lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		if (f->nthreads == FAKE_MAX_CONNS) {
+			close(fd);
+			continue;
+		}
+		net_set_timeouts(fd, G_TIMEOUT_MS);
+		fc = xcalloc(1, sizeof(*fc));
+		fc->f = f;
+		fc->fd = fd;
+		f->fds[f->nthreads] = fd;
+		pthread_create(&f->threads[f->nthreads++], NULL, fake_conn_main, fc);
+	}
+	return NULL;
+}
+
+static int cmd_fake_cs(const char *ids_path)
+{
+	struct fake f = { .lfd = -1 };
+	struct hello_out ho;
+	struct proto_wbuf w;
+	struct proto_rbuf r;
+	struct proto_hdr h;
+	struct g_conn m;
+	pthread_t acc;
+	char addr[64], line[128];
+	unsigned replicates = 0, deletes = 0;
+	uint16_t port;
+	uint32_t n = 0;
+	size_t at;
+	int64_t end, next_hb = 0;
+	int32_t st;
+	FILE *ids;
+	int rc;
+
+	pthread_mutex_init(&f.lock, NULL);
+	rc = net_listen("127.0.0.1:0", 64, &f.lfd, &port);
+	if (rc)
+		return bad("fake-cs: listen: %s", strerror(-rc)), 1;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	o.role = PROTO_ROLE_CHUNKD;
+	if (g_login(&m, o.server, &ho))
+		return bad("fake-cs: HELLO to metad failed"), 1;
+	f.uuid = ho.uuid;
+	proto_wbuf_init(&w);
+	proto_put_u32(&w, 0);
+	proto_put_str(&w, addr);
+	proto_put_u64(&w, 1ULL << 40);
+	proto_put_u64(&w, 1ULL << 40);
+	proto_put_u32(&w, 0);
+	rc = g_call(&m, MSG_CS_REGISTER, &w, &st, &r);
+	if (rc || st || proto_get_u32(&r, &f.id))
+		return bad("fake-cs: CS_REGISTER failed: %d/%d", rc, st), 1;
+	/* the inventory: the real blocks named in --ids, and ids that exist
+	 * nowhere with lengths no block can have */
+	proto_wbuf_reset(&w);
+	proto_put_u8(&w, 1);
+	at = proto_put_array_begin(&w);
+	ids = ids_path ? fopen(ids_path, "r") : NULL;
+	while (ids && fgets(line, sizeof(line), ids)) {
+		struct blk_id id;
+		char hex[BLK_ID_HEX_LEN + 1];
+		unsigned len;
+
+		if (sscanf(line, "%34s %u", hex, &len) != 2 || blk_id_parse(hex, &id))
+			continue;
+		proto_put_blkid(&w, &id);
+		proto_put_u32(&w, len);
+		n++;
+	}
+	if (ids)
+		fclose(ids);
+	for (int i = 0; i < 3; i++, n++) {
+		struct blk_id id;
+
+		rnd_id(&id);
+		proto_put_blkid(&w, &id);
+		proto_put_u32(&w, i == 0 ? 0 : i == 1 ? (8u << 20) + 1 : UINT32_MAX);
+	}
+	proto_put_array_end(&w, at, n);
+	rc = g_call(&m, MSG_CS_INVENTORY, &w, &st, &r);
+	proto_wbuf_free(&w);
+	if (rc)
+		return bad("fake-cs: CS_INVENTORY: transport error %d", rc), 1;
+	printf("fake-cs: registered as server %u at %s claiming %u blocks (inventory status %d)\n",
+	       f.id, addr, n, st);
+	fflush(stdout);
+	pthread_create(&acc, NULL, fake_accept_main, &f);
+	end = now_ms() + (o.seconds ? o.seconds : 10) * 1000;
+	while (now_ms() < end) {
+		struct pollfd pfd = { .fd = m.fd, .events = POLLIN };
+
+		if (now_ms() >= next_hb) {
+			proto_wbuf_init(&w);
+			proto_put_u64(&w, 1ULL << 40);
+			proto_put_u64(&w, 1ULL << 40);
+			proto_put_u64(&w, 0);
+			proto_put_u64(&w, n);
+			proto_put_u32(&w, 0);
+			proto_put_u32(&w, 0);
+			g_send(&m, MSG_CS_HEARTBEAT, w.data, w.len, &(uint64_t){ 0 });
+			proto_wbuf_free(&w);
+			next_hb = now_ms() + 1000;
+		}
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		if (net_frame_read(m.fd, PROTO_FRAME_MAX, &h, &m.in)) {
+			bad("fake-cs: metad closed our connection");
+			break;
+		}
+		if (h.flags & PROTO_F_REPLY)
+			continue;
+		if (h.type == MSG_CS_REPLICATE)
+			replicates++;
+		if (h.type == MSG_CS_DELETE)
+			deletes++;
+		fake_reply(m.fd, h.type, h.reqid, 0, NULL, 0);
+	}
+	f.stop = 1;
+	pthread_join(acc, NULL);
+	for (int i = 0; i < f.nthreads; i++)
+		pthread_join(f.threads[i], NULL);
+	for (int i = 0; i < f.nthreads; i++)
+		close(f.fds[i]);
+	close(f.lfd);
+	g_close(&m);
+	printf("fake-cs: served %u GETs with wrong bytes, %u PUTs, %u CS_REPLICATE, %u CS_DELETE\n",
+	       f.gets, f.puts, replicates, deletes);
+	ok("fake-cs: metad kept the lying server's connection for the whole run");
+	pthread_mutex_destroy(&f.lock);
+	return 0;
+}
+
 /* ---- main ---- */
 
 static void usage(void)
@@ -1977,13 +2251,14 @@ static void usage(void)
 		"               [--role client|chunkd|admin] [--count N] [--seconds N] [--seed N]\n"
 		"               meta|chunk COMMAND\n"
 		"commands: health random oversize truncate flags types prehello hello reply\n"
-		"          slowloris churn schema | chunk: lies | meta: lies adm-lies bigdir dump\n");
+		"          slowloris churn schema | chunk: lies | meta: lies adm-lies bigdir dump\n"
+		"          fake-cs [--ids FILE of 'HEXID LEN' lines]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	const char *target = NULL, *cmd = NULL;
+	const char *target = NULL, *cmd = NULL, *ids = NULL;
 	int is_meta, rc = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -1997,6 +2272,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--count")) o.count = atoi(v), i++;
 		else if (!strcmp(a, "--seconds")) o.seconds = atoi(v), i++;
 		else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 0), i++;
+		else if (!strcmp(a, "--ids")) ids = v, i++;
 		else if (!strcmp(a, "--role")) {
 			o.role = !strcmp(v, "chunkd") ? PROTO_ROLE_CHUNKD
 				 : !strcmp(v, "admin") ? PROTO_ROLE_ADMIN : PROTO_ROLE_CLIENT;
@@ -2030,6 +2306,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(cmd, "adm-lies") && is_meta) rc = cmd_adm_lies();
 	else if (!strcmp(cmd, "bigdir") && is_meta) rc = cmd_bigdir();
 	else if (!strcmp(cmd, "dump") && is_meta) rc = cmd_dump();
+	else if (!strcmp(cmd, "fake-cs") && is_meta) rc = cmd_fake_cs(ids);
 	else usage();
 	return rc || n_fail ? 1 : 0;
 }

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Invariant 6 (and 3), a lying chunk server: tests/tools/garbage fake-cs
+# registers with a real metad as a chunk server, claims to hold every block
+# of a file (and blocks that exist nowhere, with impossible lengths), says
+# "stored" to every CS_REPLICATE and CS_DELETE, and serves random bytes for
+# every BLK_GET. Meanwhile fresh mounts read the file again and again: every
+# read returns the right bytes. Once the liar is gone, the two real servers
+# hold every block again (nothing acknowledged is lost), and no daemon
+# crashed or reported a sanitizer error.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+source tests/lib/cluster.sh
+G=$CASFS_BIN/garbage
+TOOL=$CASFS_BIN/tests/chunktool
+[ -x "$G" ] || fail "$G not built (make BUILD=... unit-tests)"
+cluster_init
+sanitizer_clean() { ! grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$1"; }
+
+cluster_start_metad --default_goal 2 --cs_dead_timeout_ms 2000
+cluster_start_chunkd 1
+cluster_start_chunkd 2
+cluster_wait_chunkds 2
+M=$T/mnt
+BS=1048576
+head -c $((5 * BS + 777)) /dev/urandom >"$T/orig"
+cluster_mount "$M"
+cp "$T/orig" "$M/precious" || fail "write through the mount failed"
+cluster_unmount "$M"
+for f in $(find "$T/cs1/blocks" -type f); do
+	echo "$(basename "$f") $(stat -c %s "$f")"
+done >"$T/ids"
+check "cs1 holds the 6 blocks" test "$(wc -l <"$T/ids")" = 6
+
+"$G" --server "$META_ADDR" --seconds 20 meta fake-cs --ids "$T/ids" >"$T/liar.out" 2>&1 &
+LIAR=$!
+registered() { grep -q "registered as server" "$T/liar.out"; }
+wait_for 10 registered || fail "the liar could not register: $(cat "$T/liar.out")"
+LIAR_ID=$(sed -n 's/.*registered as server \([0-9]*\).*/\1/p' "$T/liar.out")
+listed() { "$CASFS_BIN/casfs" --meta "$META_ADDR" --json chunkserver list | grep -q '"state": *"up"'; }
+reads=0
+end=$((SECONDS + 12))
+while [ $SECONDS -lt $end ]; do
+	cluster_mount "$M"
+	cmp -s "$T/orig" "$M/precious" ||
+		fail "a read returned wrong bytes while a lying chunk server was registered"
+	cluster_unmount "$M"
+	reads=$((reads + 1))
+done
+check "metad survived the liar" kill -0 "$(cluster_pid metad)"
+wait $LIAR
+rc=$?
+check "the liar ran to its end (rc $rc): $(tail -3 "$T/liar.out")" test $rc = 0
+echo "liar (server $LIAR_ID): $(grep 'served' "$T/liar.out"); $reads clean-cache reads all correct"
+if grep -q "served [1-9]" "$T/liar.out"; then
+	grep -q "reported bad" "$T/metad.log" || fail "readers got bad bytes from the liar but metad heard nothing"
+fi
+
+# The liar is gone: both real servers end up with every block, verified.
+all_real_copies() {
+	local id len s
+	while read -r id len; do
+		for s in 1 2; do
+			"$TOOL" --meta "$META_ADDR" have --server "$(cat "$T/cs$s.addr")" --id "$id" |
+				grep -qx 1 || return 1
+			"$TOOL" --meta "$META_ADDR" get --server "$(cat "$T/cs$s.addr")" --id "$id" \
+				>"$T/copy" 2>/dev/null || return 1
+			test "$(stat -c %s "$T/copy")" = "$len" || return 1
+		done
+	done <"$T/ids"
+}
+wait_for 60 all_real_copies || fail "after the liar left, the real servers do not both hold every block"
+cluster_mount "$M"
+cmp -s "$T/orig" "$M/precious" || fail "the file is wrong after the liar left"
+cluster_unmount "$M"
+for name in cs1 cs2 metad; do
+	check "$name alive at the end" kill -0 "$(cluster_pid $name)"
+	sanitizer_clean "$T/$name.log" || fail "sanitizer report in $name.log"
+done
+echo "hostile_liar: ok"
