@@ -261,6 +261,7 @@ static int do_format(const char *dir, int force, const struct meta_conf *conf)
 	}
 	meta_now(&now);
 	meta_sess_init(&ss);
+	st.locks = NULL;
 	st.ns = meta_ns_new(conf->default_goal, conf->default_block_size, &now);
 	st.ss = &ss;
 	st.segno = 1;
@@ -329,7 +330,7 @@ static int read_cluster(struct meta_srv *srv, char *err, size_t errlen)
 static int replay_rec(void *ud, const struct meta_rec *rec)
 {
 	struct meta_srv *srv = ud;
-	struct meta_exec x = { .ns = srv->ns, .ss = &srv->ss };
+	struct meta_exec x = { .ns = srv->ns, .ss = &srv->ss, .locks = srv->locks };
 
 	return meta_exec_apply_record(&x, rec, &srv->next_cs_id);
 }
@@ -342,6 +343,7 @@ static int load_state(struct meta_srv *srv, char *err, size_t errlen)
 	int rc;
 
 	st.ss = &srv->ss;
+	st.locks = srv->locks;
 	rc = meta_ckpt_load(srv->dir, srv->conf.default_goal, srv->conf.default_block_size,
 			    meta_now_ms(), &st, err, errlen);
 	if (rc == -ENOENT) {
@@ -391,6 +393,7 @@ static void ckpt_start(struct meta_srv *srv)
 	}
 	st.ns = srv->ns;
 	st.ss = &srv->ss;
+	st.locks = srv->locks;
 	st.segno = segno;
 	st.last_seq = meta_log_last_seq(srv->log);
 	st.next_cs_id = srv->next_cs_id;

@@ -1,8 +1,8 @@
 /* meta_ckpt: checkpoint files (see meta_ckpt.h). Layout, all little-endian
  * through the fs/ codec: magic "CASFSCK1", u32 version, u64 segno, u64
  * last_seq, u64 next_ino, u64 next_session, u32 next_cs_id, u64 inode count,
- * the inodes, u64 session count, the sessions, and a trailing XXH3-64 of
- * everything before it. Refcounts and inode open counts are not stored: the
+ * the inodes, u64 session count, the sessions, u64 lock count, the held
+ * locks, and a trailing XXH3-64 of everything before it. Refcounts and inode open counts are not stored: the
  * loader rebuilds them from the block maps and the sessions' opens. The
  * writer runs in a forked child and touches nothing but its copy of memory
  * and its own file. */
@@ -155,6 +155,27 @@ static void put_session(struct ckw *c, const struct meta_sess *s)
 	ckw_maybe_flush(c);
 }
 
+static void put_lock(void *ud, const struct meta_lk_rec *l)
+{
+	struct ckw *c = ud;
+
+	proto_put_u64(&c->w, l->session);
+	proto_put_u64(&c->w, l->ino);
+	proto_put_u64(&c->w, l->owner);
+	proto_put_u64(&c->w, l->start);
+	proto_put_u64(&c->w, l->end);
+	proto_put_u32(&c->w, l->pid);
+	proto_put_u8(&c->w, l->kind);
+	proto_put_u8(&c->w, l->type);
+	ckw_maybe_flush(c);
+}
+
+static void count_lock(void *ud, const struct meta_lk_rec *l)
+{
+	(void)l;
+	(*(uint64_t *)ud)++;
+}
+
 static int fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
@@ -205,6 +226,15 @@ int meta_ckpt_write(const char *dir, const struct meta_ckpt_state *st)
 
 		if (s && s->is_persistent)
 			put_session(&c, s);
+	}
+	{
+		uint64_t nlocks = 0;
+
+		if (st->locks)
+			meta_lock_foreach(st->locks, count_lock, &nlocks);
+		proto_put_u64(&c.w, nlocks);
+		if (st->locks)
+			meta_lock_foreach(st->locks, put_lock, &c);
 	}
 	ckw_flush(&c);
 	h = XXH3_64bits_digest(c.xx);
@@ -399,6 +429,23 @@ static int ckpt_parse(const uint8_t *p, size_t len, uint8_t goal, uint32_t bs, i
 		rc = get_session(&r, st, now_ms);
 	if (next_sess > st->ss->next_id)
 		st->ss->next_id = next_sess;
+	proto_get_u64(&r, &n);
+	for (uint64_t i = 0; i < n && !rc && !r.err; i++) {
+		struct meta_lk_rec l;
+
+		proto_get_u64(&r, &l.session);
+		proto_get_u64(&r, &l.ino);
+		proto_get_u64(&r, &l.owner);
+		proto_get_u64(&r, &l.start);
+		proto_get_u64(&r, &l.end);
+		proto_get_u32(&r, &l.pid);
+		proto_get_u8(&r, &l.kind);
+		proto_get_u8(&r, &l.type);
+		if (r.err || l.start > l.end || l.type < 1 || l.type > 2)
+			rc = -EBADMSG;
+		else if (st->locks)
+			meta_lock_apply(st->locks, &l);
+	}
 	if (!rc)
 		rc = proto_get_end(&r);
 	if (rc) {

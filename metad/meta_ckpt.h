@@ -1,5 +1,5 @@
 /* Checkpoints: the whole persistent state (namespace, block maps, sessions
- * with their opens and recent outcomes, id counters) in one checksummed file
+ * with their opens and recent outcomes, held locks, id counters) in one checksummed file
  * DIR/checkpoint.<segno>, meaning "the state before changelog.<segno>".
  * Written by a forked child (copy-on-write: no pause, no doubled memory) to
  * a temp file, fsynced and renamed; loaded at start-up before replay. */
@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metad/meta_lock.h"
 #include "metad/meta_ns.h"
 #include "metad/meta_sess.h"
 
@@ -21,6 +22,7 @@ struct meta_ckpt_state {
 	uint64_t segno;		/* changelog segment that follows this state */
 	uint64_t last_seq;	/* last changelog record included */
 	uint32_t next_cs_id;
+	struct meta_lock_table *locks;	/* held locks; NULL = none kept */
 };
 
 /* Writes DIR/checkpoint.<st->segno> atomically. 0 or -errno. */

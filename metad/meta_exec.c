@@ -17,6 +17,7 @@
 #include "fs/log.h"
 #include "fs/msg.h"
 #include "fs/xmalloc.h"
+#include "metad/meta_lock.h"
 
 int meta_exec_is_mutation(uint16_t type)
 {
@@ -357,6 +358,8 @@ void meta_exec_replay_reply(struct meta_exec *x, uint16_t type, uint64_t result,
 
 void meta_exec_session_end(struct meta_exec *x, struct meta_sess *sess)
 {
+	if (x->locks)
+		meta_lock_drop(x->locks, sess->id, 0);
 	for (uint32_t i = 0; i < sess->opens.cap; i++) {
 		struct meta_open *o = sess->opens.slots[i];
 
@@ -398,6 +401,32 @@ int meta_exec_apply_record(struct meta_exec *x, const struct meta_rec *rec, uint
 		if (s)
 			meta_exec_session_end(x, s);
 		return 0;
+	case META_REC_LOCK: {
+		struct meta_lk_rec lk = { .session = rec->session };
+
+		proto_get_u64(&r, &lk.ino);
+		proto_get_u64(&r, &lk.owner);
+		proto_get_u8(&r, &lk.kind);
+		proto_get_u8(&r, &lk.type);
+		proto_get_u64(&r, &lk.start);
+		proto_get_u64(&r, &lk.end);
+		proto_get_u32(&r, &lk.pid);
+		if (proto_get_end(&r) || lk.type < 1 || lk.type > 3 || lk.start > lk.end)
+			return -EBADMSG;
+		if (x->locks)
+			meta_lock_apply(x->locks, &lk);
+		return 0;
+	}
+	case META_REC_LOCK_DROP: {
+		uint64_t ino;
+
+		proto_get_u64(&r, &ino);
+		if (proto_get_end(&r))
+			return -EBADMSG;
+		if (x->locks)
+			meta_lock_drop(x->locks, rec->session, ino);
+		return 0;
+	}
 	case META_REC_CS_ID:
 		proto_get_u32(&r, &u32);
 		if (proto_get_end(&r))

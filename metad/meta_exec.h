@@ -14,9 +14,12 @@
 #include "metad/meta_ns.h"
 #include "metad/meta_sess.h"
 
+struct meta_lock_table;
+
 struct meta_exec {
 	struct meta_ns *ns;
 	struct meta_sessions *ss;
+	struct meta_lock_table *locks;	/* may be NULL (no lock state) */
 	struct meta_sess *sess;		/* the caller's session */
 	struct casfs_time now;
 };

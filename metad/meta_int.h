@@ -12,6 +12,7 @@
 #include "fs/ids.h"
 #include "fs/log.h"
 #include "fs/proto.h"
+#include "metad/meta_lock.h"
 #include "metad/meta_log.h"
 #include "metad/meta_ns.h"
 #include "metad/meta_sess.h"
@@ -162,16 +163,15 @@ int meta_cs_admin(struct meta_srv *srv, uint16_t type, const uint8_t *payload, s
 void meta_cs_tick(struct meta_srv *srv, int64_t now_ms);
 void meta_cs_free_all(struct meta_srv *srv);
 
-/* meta_lock.c */
-struct meta_lock_table *meta_lock_new(void);
-void meta_lock_free(struct meta_lock_table *t);
+/* meta_lock.c (the persistent table itself is in meta_lock.h) */
 /* LOCK: 0/-errno for an immediate answer, or 1 when the reply is parked
  * (sent later by the lock table itself). */
 int meta_lock_lock(struct meta_srv *srv, struct meta_conn *conn, uint64_t reqid,
 		   const uint8_t *payload, size_t len);
 int meta_lock_getlk(struct meta_srv *srv, struct meta_conn *conn, const uint8_t *payload,
 		    size_t len, struct proto_wbuf *out);
-/* Releases a session's locks (all, or the flock locks on ino when ino != 0). */
+/* Releases a session's locks (all, or the flock locks on ino when ino != 0),
+ * cancels its waits when ino is 0, and grants what that unblocks. */
 void meta_lock_release_session(struct meta_srv *srv, uint64_t session, uint64_t ino);
 /* Cancels waits parked on a closing connection. */
 void meta_lock_conn_lost(struct meta_srv *srv, struct meta_conn *conn);

@@ -4,8 +4,11 @@
  * wait set, has its reply parked here until it can be granted; an UNLOCK by
  * the same owner cancels that wait (-EINTR). Everything a session holds or
  * waits for goes when the session ends, so a dead client never wedges
- * others. Owned by the event-loop thread. */
+ * others. Every change to the held locks is logged before its reply (see
+ * meta_lock.h), so locks survive restarts; waits do not (the client's
+ * re-sent LOCK waits again). Owned by the event-loop thread. */
 #include "metad/meta_int.h"
+#include "metad/meta_lock.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -28,6 +31,24 @@ struct meta_lock_table {
 	struct meta_lk *held;
 	struct meta_lk *waiting;	/* FIFO */
 };
+
+static void lk_log(struct meta_srv *srv, const struct meta_lk *l, uint8_t type)
+{
+	struct proto_wbuf w;
+	struct casfs_time now;
+
+	proto_wbuf_init(&w);
+	proto_put_u64(&w, l->ino);
+	proto_put_u64(&w, l->owner);
+	proto_put_u8(&w, l->kind);
+	proto_put_u8(&w, type);
+	proto_put_u64(&w, l->start);
+	proto_put_u64(&w, l->end);
+	proto_put_u32(&w, l->pid);
+	meta_now(&now);
+	meta_srv_log(srv, META_REC_LOCK, l->session, 0, &now, w.data, (uint32_t)w.len);
+	proto_wbuf_free(&w);
+}
 
 struct meta_lock_table *meta_lock_new(void)
 {
@@ -134,8 +155,9 @@ static void send_status(struct meta_conn *conn, uint64_t reqid, int32_t st)
 }
 
 /* Grants every waiter that no longer conflicts, oldest first. */
-static void wake(struct meta_lock_table *t)
+static void wake(struct meta_srv *srv)
 {
+	struct meta_lock_table *t = srv->locks;
 	struct meta_lk **pp = &t->waiting;
 
 	while (*pp) {
@@ -147,6 +169,7 @@ static void wake(struct meta_lock_table *t)
 		}
 		*pp = w->next;
 		grant(t, w);
+		lk_log(srv, w, w->type);
 		send_status(w->conn, w->reqid, 0);
 		free(w);
 		pp = &t->waiting;
@@ -207,13 +230,15 @@ int meta_lock_lock(struct meta_srv *srv, struct meta_conn *conn, uint64_t reqid,
 			}
 		}
 		cut_range(t, &want);
-		wake(t);
+		lk_log(srv, &want, MSG_LOCK_UNLOCK);
+		wake(srv);
 		return 0;
 	}
 	if (!find_conflict(t, &want)) {
 		grant(t, &want);
+		lk_log(srv, &want, want.type);
 		/* A downgrade or a split may unblock others. */
-		wake(t);
+		wake(srv);
 		return 0;
 	}
 	if (!wait)
@@ -261,11 +286,10 @@ int meta_lock_getlk(struct meta_srv *srv, struct meta_conn *conn, const uint8_t 
 	return 0;
 }
 
-void meta_lock_release_session(struct meta_srv *srv, uint64_t session, uint64_t ino)
+int meta_lock_drop(struct meta_lock_table *t, uint64_t session, uint64_t ino)
 {
-	struct meta_lock_table *t = srv->locks;
 	struct meta_lk **pp;
-	int changed = 0;
+	int n = 0;
 
 	for (pp = &t->held; *pp;) {
 		struct meta_lk *l = *pp;
@@ -274,10 +298,61 @@ void meta_lock_release_session(struct meta_srv *srv, uint64_t session, uint64_t 
 		    (!ino || (l->ino == ino && l->kind == MSG_LOCK_FLOCK))) {
 			*pp = l->next;
 			free(l);
-			changed = 1;
+			n++;
 		} else {
 			pp = &l->next;
 		}
+	}
+	return n;
+}
+
+void meta_lock_apply(struct meta_lock_table *t, const struct meta_lk_rec *r)
+{
+	struct meta_lk l;
+
+	memset(&l, 0, sizeof(l));
+	l.ino = r->ino;
+	l.session = r->session;
+	l.owner = r->owner;
+	l.start = r->start;
+	l.end = r->end;
+	l.pid = r->pid;
+	l.kind = r->kind;
+	l.type = r->type;
+	if (l.type == MSG_LOCK_UNLOCK)
+		cut_range(t, &l);
+	else
+		grant(t, &l);
+}
+
+void meta_lock_foreach(const struct meta_lock_table *t,
+		       void (*fn)(void *ud, const struct meta_lk_rec *r), void *ud)
+{
+	for (const struct meta_lk *l = t->held; l; l = l->next) {
+		struct meta_lk_rec r = { l->ino, l->session, l->owner, l->start, l->end, l->pid,
+					 l->kind, l->type };
+
+		fn(ud, &r);
+	}
+}
+
+void meta_lock_release_session(struct meta_srv *srv, uint64_t session, uint64_t ino)
+{
+	struct meta_lock_table *t = srv->locks;
+	struct meta_lk **pp;
+	int changed = meta_lock_drop(t, session, ino);
+
+	if (changed && ino) {
+		/* A whole session's locks go with its SESSION_END record; a
+		 * last RELEASE's flocks need their own. */
+		struct proto_wbuf w;
+		struct casfs_time now;
+
+		proto_wbuf_init(&w);
+		proto_put_u64(&w, ino);
+		meta_now(&now);
+		meta_srv_log(srv, META_REC_LOCK_DROP, session, 0, &now, w.data, (uint32_t)w.len);
+		proto_wbuf_free(&w);
 	}
 	for (pp = &t->waiting; !ino && *pp;) {
 		struct meta_lk *w = *pp;
@@ -291,7 +366,7 @@ void meta_lock_release_session(struct meta_srv *srv, uint64_t session, uint64_t 
 		}
 	}
 	if (changed)
-		wake(t);
+		wake(srv);
 }
 
 void meta_lock_conn_lost(struct meta_srv *srv, struct meta_conn *conn)

@@ -25,6 +25,9 @@ enum meta_rec_op {
 	META_REC_SESSION_NEW = 1000,	/* payload: role u8, name s */
 	META_REC_SESSION_END = 1001,	/* payload: empty */
 	META_REC_CS_ID = 1002,		/* payload: next chunk-server id u32 */
+	META_REC_LOCK = 1003,		/* payload: ino, owner u64, kind u8, type u8,
+					 * start, end u64, pid u32 (a grant or unlock) */
+	META_REC_LOCK_DROP = 1004,	/* payload: ino u64 (the session's flocks on it) */
 };
 
 struct meta_rec {

@@ -138,7 +138,7 @@ void meta_srv_release_parked(struct meta_srv *srv)
 
 void meta_srv_session_end(struct meta_srv *srv, struct meta_sess *s, int log_it)
 {
-	struct meta_exec x = { .ns = srv->ns, .ss = &srv->ss, .sess = s };
+	struct meta_exec x = { .ns = srv->ns, .ss = &srv->ss, .sess = s, .locks = srv->locks };
 
 	meta_now(&x.now);
 	if (log_it && s->is_persistent)

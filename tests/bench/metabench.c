@@ -26,6 +26,9 @@
  *       protocol, session, re-send, lock and expiry checks against a metad
  *       whose session_timeout_ms is SECONDS * 1000.
  *   metabench session --meta ADDR          prints a new client session id
+ *   metabench lock --meta ADDR --name NAME --goal 1|2
+ *       a new session opens NAME and takes a read/write flock without
+ *       waiting, then leaves; exit 0 granted, 3 refused (EAGAIN).
  *   metabench resume --meta ADDR --id S    exits 0 if session S resumes
  *   metabench verify --meta ADDR --id K --log FILE
  *       checks that every acknowledged rename is present (f_K_n exists,
@@ -1407,6 +1410,38 @@ int main(int argc, char **argv)
 			fprintf(stderr, "metabench resume %d: %s\n", id, strerror(-rc));
 		mc_close(&c);
 		return rc ? 1 : 0;
+	}
+	if (!strcmp(argv[1], "lock") && meta && name) {
+		/* Opens NAME (creating it) and takes a flock of type --goal
+		 * (1 read, 2 write) without waiting, then leaves: the session
+		 * keeps the open and the lock. Exit 0 granted, 3 EAGAIN. */
+		struct mc c;
+		uint64_t ino;
+		int32_t st;
+		int rc = mc_connect(&c, meta, PROTO_ROLE_CLIENT);
+
+		if (rc)
+			return 1;
+		rc = st_create(&c, name, &ino);
+		if (rc == -EEXIST) {
+			struct casfs_attr a;
+
+			rc = lookup_root(&c, name, &a);
+			ino = a.ino;
+			if (!rc) {
+				mc_begin(&c, MSG_OPEN);
+				proto_put_u64(&c.w, ino);
+				proto_put_u32(&c.w, O_RDONLY);
+				rc = st_status(&c);
+			}
+		}
+		if (rc)
+			return 1;
+		st_lock(&c, ino, 1, MSG_LOCK_FLOCK, (uint8_t)goal, 0, 0, 0);
+		rc = mc_call(&c, &st);
+		printf("%llu\n", (unsigned long long)c.session);
+		mc_close(&c);
+		return rc ? 1 : st == 0 ? 0 : st == -EAGAIN ? 3 : 1;
 	}
 	if (!strcmp(argv[1], "selftest") && meta)
 		return cmd_selftest(meta, goal * 1000);

@@ -30,4 +30,22 @@ cluster_start_metad --session-timeout-ms 2000
 # ... and still expire: nothing resumes after the timeout.
 sleep 3
 "$MB" resume --meta "$META_ADDR" --id "$s2" 2>/dev/null && fail "session $s2 did not expire"
+
+# Locks are state too: a held flock survives kill -9 and a checkpoint, and
+# goes when its session expires.
+cluster_kill metad TERM
+cluster_start_metad --session-timeout-ms 4000
+lockres() { "$MB" lock --meta "$META_ADDR" --name lk --goal "$1" >/dev/null; echo $?; }
+[ "$(lockres 2)" = 0 ] || fail "first flock refused"
+[ "$(lockres 1)" = 3 ] || fail "conflicting flock granted"
+cluster_kill metad KILL
+cluster_start_metad --session-timeout-ms 4000 --checkpoint-changes 1
+[ "$(lockres 1)" = 3 ] || fail "flock lost across kill -9"
+wait_for 10 grep -q "checkpoint .* written" "$T/metad.log" || fail "no checkpoint written"
+cluster_kill metad TERM
+cluster_start_metad --session-timeout-ms 2000
+[ "$(lockres 2)" = 3 ] || fail "flock lost across a checkpoint"
+sleep 3
+wait_for 10 bash -c "[ \"\$('$MB' lock --meta '$META_ADDR' --name lk --goal 2 >/dev/null; echo \$?)\" = 0 ]" ||
+	fail "flock of an expired session not released"
 echo PASS
