@@ -11,7 +11,10 @@
 #    them), READDIR with max 2^32-1 (also over 20,000 entries of 255-byte
 #    names), PLACE of 100,000 blocks in one frame, chunk-server and admin
 #    requests from a client; (admin role) impossible goals, block sizes and
-#    server ids.
+#    server ids;
+#  - both: thousands of well-formed requests of every type, from every
+#    role, with values aimed at existing inodes, names and block ids and at
+#    the extremes (each must be answered).
 # Afterwards every daemon has the same pid and answers, and the namespace
 # is the same after a clean restart of metad and after kill -9 + replay.
 set -u
@@ -27,6 +30,16 @@ cluster_wait_chunkds 3
 MPID=$(cluster_pid metad)
 g() { "$G" --meta "$META_ADDR" "$@"; }
 sanitizer_clean() { ! grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$1"; }
+stop_clean() {	# stop_clean NAME: SIGTERM, exit 0, no sanitizer report
+	local name=$1 pid rc
+	pid=$(cluster_pid "$name")
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	unset "CLUSTER_PIDS[$name]"
+	check "$name exits 0 on SIGTERM (rc $rc)" test "$rc" = 0
+	sanitizer_clean "$T/$name.log" || fail "sanitizer report in $name.log at shutdown"
+}
 
 run() {	# run NAME garbage-args...: the attack must pass its own checks
 	local name=$1
@@ -57,6 +70,15 @@ run adm-lies --server "$META_ADDR" meta adm-lies
 all_alive
 run bigdir --server "$META_ADDR" --count 20000 meta bigdir
 all_alive
+# well-formed requests of every type with values aimed at what exists and
+# at the extremes, from each role; they reach the handlers
+for seed in 1 2 3; do
+	run fuzz-client-$seed --server "$META_ADDR" --seed "$seed" --count 20000 meta fuzz
+	run fuzz-admin-$seed --server "$META_ADDR" --role admin --seed "$seed" --count 3000 meta fuzz
+	run fuzz-chunkd-$seed --server "$META_ADDR" --role chunkd --seed "$seed" --count 3000 meta fuzz
+	run fuzz-cs-$seed --server "$(cat "$T/cs$seed.addr")" --seed "$seed" --count 3000 chunk fuzz
+done
+all_alive
 
 # The namespace survives a clean restart and a kill -9 with replay, equal
 # to what it was (entries, attributes, times, sizes).
@@ -80,4 +102,5 @@ cmp -s "$T/ns.before2" "$T/ns.replayed" ||
 	fail "namespace differs after kill -9 and replay: $(diff "$T/ns.before2" "$T/ns.replayed" | head -5)"
 MPID=$(cluster_pid metad)
 all_alive
+for name in cs1 cs2 cs3 metad; do stop_clean "$name"; done
 echo "hostile_lies: ok"

@@ -363,7 +363,44 @@ struct gen {
 	int target;	/* plant the defect in the target-th eligible field */
 	int seen;
 	int hit;
+	int is_biased;	/* valid values aimed at what exists: small inodes, few names */
 };
+
+/* Mostly small numbers (inode numbers, server ids, indices that exist),
+ * sometimes the extremes. */
+static uint64_t bias64(void)
+{
+	switch (rnd() % 10) {
+	case 7: return rnd();
+	case 8: return UINT64_MAX - rnd() % 3;
+	case 9: return 1ULL << (rnd() % 64);
+	default: return rnd() % 24;
+	}
+}
+
+static uint32_t bias32(void)
+{
+	static const uint32_t modes[] = { 040755, 0100644, 0120777, 0010644, 0140755, 0 };
+
+	switch (rnd() % 10) {
+	case 6: return modes[rnd() % 6];
+	case 7: return (uint32_t)rnd();
+	case 8: return UINT32_MAX;
+	case 9: return 1u << (rnd() % 32);
+	default: return (uint32_t)(rnd() % 24);
+	}
+}
+
+/* A few block ids, so that references, dedup and refcounts meet. */
+static void pool_id(struct blk_id *id)
+{
+	uint64_t k = rnd() % 8;
+
+	id->alg = k == 7 ? BLK_ALG_NONE : BLK_ALG_XXH3_128K;
+	memset(id->hash, 0, sizeof(id->hash));
+	if (k != 7)
+		memcpy(id->hash, &k, sizeof(k));
+}
 
 /* Is this the field that gets the defect? */
 static int gen_pick(struct gen *g, int eligible)
@@ -397,15 +434,17 @@ static void gen_fields(struct proto_wbuf *w, const char *s, size_t from, size_t 
 	memset(big, 'a', sizeof(big));
 	for (size_t i = from; i < to; i++) {
 		switch (s[i]) {
-		case '1': proto_put_u8(w, (uint8_t)rnd()); break;
+		case '1': proto_put_u8(w, (uint8_t)(g->is_biased ? rnd() % 4 : rnd())); break;
 		case '2': proto_put_u16(w, (uint16_t)rnd()); break;
-		case '4': case 'i': proto_put_u32(w, (uint32_t)rnd()); break;
-		case '8': proto_put_u64(w, rnd()); break;
+		case '4': case 'i':
+			proto_put_u32(w, g->is_biased ? bias32() : (uint32_t)rnd());
+			break;
+		case '8': proto_put_u64(w, g->is_biased ? bias64() : rnd()); break;
 		case 's':
 		case 'n':
-			n = 1 + rnd() % 12;
+			n = g->is_biased ? 1 : 1 + rnd() % 12;
 			for (size_t j = 0; j < n; j++)
-				txt[j] = (char)('a' + rnd() % 26);
+				txt[j] = (char)('a' + rnd() % (g->is_biased ? 5 : 26));
 			if (gen_pick(g, g->kind == M_STR_LONG && s[i] == 's'))
 				put_name_raw(w, big, PROTO_STR_MAX + 1);
 			else if (gen_pick(g, g->kind == M_STR_NUL))
@@ -432,7 +471,10 @@ static void gen_fields(struct proto_wbuf *w, const char *s, size_t from, size_t 
 		case 'k': {
 			struct blk_id id;
 
-			rnd_id(&id);
+			if (g->is_biased)
+				pool_id(&id);
+			else
+				rnd_id(&id);
 			if (gen_pick(g, g->kind == M_BLK_TAG))
 				id.alg = 0x7f;
 			proto_put_raw(w, &id.alg, 1);
@@ -453,16 +495,17 @@ static void gen_fields(struct proto_wbuf *w, const char *s, size_t from, size_t 
 		}
 		case '[': {
 			size_t end = schema_close(s, i);
-			uint32_t count = 1;
+			uint32_t count = g->is_biased ? (uint32_t)(rnd() % 4) : 1;
 
-			if (gen_pick(g, g->kind == M_COUNT_PLUS))
-				count = 2;
-			else if (gen_pick(g, g->kind == M_COUNT_HUGE))
-				count = UINT32_MAX;
-			else if (gen_pick(g, g->kind == M_COUNT_ZERO))
-				count = 0;
 			proto_put_u32(w, count);
-			gen_fields(w, s, i + 1, end, g);
+			if (gen_pick(g, g->kind == M_COUNT_PLUS))
+				count--;
+			else if (gen_pick(g, g->kind == M_COUNT_HUGE))
+				w->len -= 4, proto_put_u32(w, UINT32_MAX);
+			else if (gen_pick(g, g->kind == M_COUNT_ZERO))
+				w->len -= 4, proto_put_u32(w, 0);
+			for (uint32_t k = 0; k < count; k++)
+				gen_fields(w, s, i + 1, end, g);
 			i = end;
 			break;
 		}
@@ -558,6 +601,66 @@ static int cmd_schema(void)
 	g_close(&c);
 	proto_wbuf_free(&w);
 	proto_wbuf_free(&x);
+	return 0;
+}
+
+/* Well-formed requests of every type with values aimed at what exists
+ * (small inode numbers, five names, eight block ids) and sometimes at the
+ * extremes: they pass msg_check, so they reach the handlers. Each must get
+ * an answer; only a chunk-server session may be dropped by metad. */
+static int cmd_fuzz(void)
+{
+	const struct msg_info *cat;
+	struct proto_wbuf w;
+	struct g_conn c;
+	size_t ncat;
+	int n = o.count ? o.count : 2000, answered = 0, dropped = 0;
+	int st_hist[4] = { 0 };	/* 0, ENOENT, EINVAL, other */
+
+	cat = msg_catalogue(&ncat);
+	proto_wbuf_init(&w);
+	if (g_login(&c, o.server, NULL))
+		return bad("fuzz: login failed"), 1;
+	for (int i = 0; i < n; i++) {
+		const struct msg_info *mi = &cat[rnd() % ncat];
+		struct gen g = { .is_biased = 1 };
+		struct proto_rbuf r;
+		uint64_t reqid;
+		int32_t st;
+		int rc;
+
+		/* FSYNC waits for the periodic sync; HELLO is covered elsewhere */
+		if (mi->type == MSG_FSYNC || mi->type == MSG_HELLO)
+			continue;
+		proto_wbuf_reset(&w);
+		gen_fields(&w, mi->req, 0, strlen(mi->req), &g);
+		if (mi->type == MSG_LOCK)
+			w.data[w.len - 1] = 0;	/* never wait: the answer must come now */
+		if (msg_check(mi->type, 0, w.data, w.len)) {
+			bad("fuzz: generator made an invalid %s", mi->name);
+			continue;
+		}
+		rc = g_send(&c, mi->type, w.data, w.len, &reqid);
+		if (!rc)
+			rc = g_reply(&c, mi->type, reqid, &st, &r);
+		if (rc) {
+			if (o.role != PROTO_ROLE_CHUNKD && dropped < 5)
+				bad("fuzz: a well-formed %s (request %d) got no answer: %d", mi->name, i,
+				    rc);
+			dropped++;
+			g_close(&c);
+			if (g_login(&c, o.server, NULL))
+				return bad("fuzz: cannot log in again after request %d", i), 1;
+			continue;
+		}
+		answered++;
+		st_hist[st == 0 ? 0 : st == -ENOENT ? 1 : st == -EINVAL ? 2 : 3]++;
+	}
+	ok("fuzz: %d well-formed requests answered (%d ok, %d ENOENT, %d EINVAL, %d other), "
+	   "%d connections dropped", answered, st_hist[0], st_hist[1], st_hist[2], st_hist[3],
+	   dropped);
+	g_close(&c);
+	proto_wbuf_free(&w);
 	return 0;
 }
 
@@ -2251,7 +2354,7 @@ static void usage(void)
 		"               [--role client|chunkd|admin] [--count N] [--seconds N] [--seed N]\n"
 		"               meta|chunk COMMAND\n"
 		"commands: health random oversize truncate flags types prehello hello reply\n"
-		"          slowloris churn schema | chunk: lies | meta: lies adm-lies bigdir dump\n"
+		"          slowloris churn schema fuzz | chunk: lies | meta: lies adm-lies bigdir dump\n"
 		"          fake-cs [--ids FILE of 'HEXID LEN' lines]\n");
 	exit(2);
 }
@@ -2301,6 +2404,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(cmd, "slowloris")) rc = cmd_slowloris(is_meta);
 	else if (!strcmp(cmd, "churn")) rc = cmd_churn();
 	else if (!strcmp(cmd, "schema")) rc = cmd_schema();
+	else if (!strcmp(cmd, "fuzz")) rc = cmd_fuzz();
 	else if (!strcmp(cmd, "lies") && !is_meta) rc = cmd_chunk_lies();
 	else if (!strcmp(cmd, "lies")) rc = cmd_meta_lies();
 	else if (!strcmp(cmd, "adm-lies") && is_meta) rc = cmd_adm_lies();
