@@ -83,7 +83,9 @@ static void usage(FILE *out)
 		"  -o cache_size=SIZE  client block cache (default 256M; 0 = none)\n"
 		"  -o attr_timeout=S   kernel attribute cache time (default 1)\n"
 		"  -o entry_timeout=S  kernel name cache time (default 1)\n"
-		"  -o direct           no client data cache (every read from servers)\n"
+		"  -o direct           no kernel page cache: every read and write goes\n"
+		"                      through casfs (the block cache stays: it holds\n"
+		"                      verified immutable blocks and is never stale)\n"
 		"  -o writeback        kernel writeback cache: faster small writes, but\n"
 		"                      size changes by other clients are not seen while\n"
 		"                      the kernel caches the inode (single-client use)\n"
@@ -278,8 +280,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "casfs-mount: bad cache_size '%s'\n", conf.cache_size);
 		return 2;
 	}
-	if (conf.direct)
-		cache_size = 0;
 	subdir = strstr(conf.source, ":/");
 	if (subdir)
 		*subdir++ = '\0';
