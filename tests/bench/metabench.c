@@ -22,6 +22,8 @@
  *       prints ADM_STATUS as key=value and one "cs ID STATE BLOCKS TOMOVE"
  *       line per chunk server.
  *   metabench goal --meta ADDR --name NAME --goal G | unlink --name NAME
+ *   metabench drain|remove --meta ADDR --name SERVER_ID --on 0|1
+ *       ADM_CS_DRAIN on/off, or ADM_CS_REMOVE with force = --on.
  *   metabench selftest --meta ADDR --goal SECONDS
  *       protocol, session, re-send, lock and expiry checks against a metad
  *       whose session_timeout_ms is SECONDS * 1000.
@@ -718,7 +720,8 @@ out:
 	return rc ? 1 : 0;
 }
 
-/* goal (ADM_SET_GOAL), unlink, or drain (ADM_CS_DRAIN, name = server id). */
+/* goal (ADM_SET_GOAL), unlink, drain (ADM_CS_DRAIN) or remove
+ * (ADM_CS_REMOVE); for the last two name is the server id. */
 static int cmd_simple(const char *what, const char *addr, const char *name, int value)
 {
 	struct casfs_attr a;
@@ -728,8 +731,8 @@ static int cmd_simple(const char *what, const char *addr, const char *name, int 
 
 	if (rc)
 		goto out;
-	if (!strcmp(what, "drain")) {
-		mc_begin(&c, MSG_ADM_CS_DRAIN);
+	if (!strcmp(what, "drain") || !strcmp(what, "remove")) {
+		mc_begin(&c, what[0] == 'd' ? MSG_ADM_CS_DRAIN : MSG_ADM_CS_REMOVE);
 		proto_put_u32(&c.w, (uint32_t)atoi(name));
 		proto_put_u8(&c.w, (uint8_t)value);
 	} else if (!strcmp(what, "goal")) {
@@ -1392,6 +1395,8 @@ int main(int argc, char **argv)
 		return cmd_simple("unlink", meta, name, 0);
 	if (!strcmp(argv[1], "drain") && meta && name)
 		return cmd_simple("drain", meta, name, on);
+	if (!strcmp(argv[1], "remove") && meta && name)
+		return cmd_simple("remove", meta, name, on);
 	if (!strcmp(argv[1], "session") && meta) {
 		struct mc c;
 		int rc = mc_connect(&c, meta, PROTO_ROLE_CLIENT);

@@ -3,7 +3,7 @@
 # block on distinct servers; re-replication after a server dies; trimming
 # when the goal drops and when a dead server comes back with stale copies;
 # draining; garbage collection after the grace period, both of unlinked
-# files and of blocks stored but never committed.
+# files and of blocks stored but never committed; removing a server.
 cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/cluster.sh
 cluster_init
@@ -88,4 +88,19 @@ wait_for 20 no_blocks_left 1 2 3 4 || fail "blocks not collected: $(adm)"
 wait_for 10 some_blocks || fail "uncommitted blocks were never stored: $(adm)"
 wait_for 20 no_blocks_left 1 2 3 4 || fail "uncommitted blocks not collected: $(adm)"
 echo "garbage collection: ok"
+
+# --- remove: refused while a dead server holds the only copy, unless forced
+"$MB" put --meta "$META_ADDR" --name f3 --blocks 2 || fail "put f3"
+"$MB" goal --meta "$META_ADDR" --name f3 --goal 1 || fail "set goal"
+wait_for 15 all_blocks_have f3 1 || fail "f3 not trimmed to 1 copy: $(holders f3)"
+only=$(holders f3 | head -1)
+cluster_kill "cs$only" KILL
+wait_for 15 servers_up 3 || fail "server $only not declared dead: $(adm)"
+"$MB" remove --meta "$META_ADDR" --name "$only" --on 0 2>"$T/remove.err" &&
+	fail "removed server $only that holds the only copy"
+grep -q "busy" "$T/remove.err" || fail "remove refused without EBUSY: $(cat "$T/remove.err")"
+"$MB" remove --meta "$META_ADDR" --name "$only" --on 1 || fail "forced remove failed"
+adm | grep -q "^cs $only " && fail "server $only still listed after remove"
+[ "$(stat_of missing)" -ge 1 ] || fail "a block with no copy left is not reported missing: $(adm)"
+echo "remove: ok"
 echo PASS
