@@ -27,11 +27,10 @@
  * wait for the upload to finish, so uploads of one block never overlap and
  * the last one wins.
  */
-#include "client/cl_file.h"
+#include "client/cl_file_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/falloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,88 +42,6 @@
 #include "fs/log.h"
 #include "fs/msg.h"
 #include "fs/xmalloc.h"
-
-#define CL_FILE_BUCKETS 256
-/* Blocks in flight per file: 8 x 1 MiB keeps a 3-server chain busy on
- * loopback while bounding the client's memory per writer. */
-#define CL_INFLIGHT_MAX 8
-/* Buffered (not yet leaving) blocks per file before they are pushed out:
- * random writers (sqlite) re-dirty the same blocks, so keep a few. */
-#define CL_DIRTY_MAX 64
-/* Blocks to read ahead for a sequential reader. */
-#define CL_READAHEAD 4
-/* How long a block keeps being re-placed when no server stores it: longer
- * than metad's chunk-server timeout so a dead server leaves the chains. */
-#define CL_PUT_DEADLINE_S 60
-#define CL_BMAP_BATCH 65536
-/* A default for a file whose block size metad did not give (never 0). */
-#define CL_BS_DEFAULT (1u << 20)
-
-struct cl_bent {
-	uint64_t index;
-	struct blk_id id;
-	uint32_t len;
-	uint32_t nsrv;
-	uint32_t srv[CL_CHAIN_MAX];
-};
-
-struct cl_dirty {
-	uint64_t index;
-	uint8_t *buf;		/* bs bytes: the block's whole current content */
-	uint32_t cov;		/* bytes written contiguously from the start */
-	int is_uploading;
-	struct cl_dirty *next;
-};
-
-struct cl_file {
-	struct cl_files *fs;
-	uint64_t ino;
-	int refs;			/* guarded by fs->mu */
-	struct cl_file *hnext;		/* guarded by fs->mu */
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	pthread_mutex_t flush_mu;	/* one flush at a time */
-	uint32_t bs;
-	uint64_t size;			/* local view, including buffered writes */
-	int need_commit;
-	int err;			/* first upload failure since the last flush */
-	int has_locks;
-	struct cl_dirty *dirty;
-	size_t ndirty;
-	int inflight;			/* uploads queued or running */
-	int prefetching;
-	struct cl_bent *done;		/* stored, not yet committed */
-	size_t ndone, capdone;
-	struct cl_bent *unsynced;	/* committed since the last fsync */
-	size_t nunsynced, capunsynced;
-	int is_map_valid;
-	struct cl_bent *map;		/* sorted by index, non-null blocks only */
-	size_t nmap, capmap;
-	uint64_t seq_next;		/* where a sequential reader reads next */
-	struct casfs_time mtime;	/* as last seen from metad */
-};
-
-struct cl_job {
-	struct cl_file *f;
-	struct cl_dirty *d;		/* upload, or NULL for a prefetch of e */
-	struct cl_bent e;
-	struct cl_job *next;
-};
-
-struct cl_files {
-	struct cl_meta *meta;
-	struct cl_chunk *chunk;
-	struct cl_cache *cache;
-	pthread_mutex_t mu;
-	pthread_cond_t job_cond;
-	struct cl_file *table[CL_FILE_BUCKETS];
-	struct cl_server *servers;
-	size_t nservers, capservers;
-	struct cl_job *head, *tail;
-	pthread_t *workers;
-	int nworkers;
-	int is_stopping;
-};
 
 void cl_file_span(uint64_t off, uint64_t len, uint32_t bs, uint64_t *first, uint64_t *count)
 {
@@ -211,7 +128,7 @@ static int servers_decode(struct cl_files *fs, struct proto_rbuf *r)
 
 /* ---- block maps (f->mu held) ---- */
 
-static size_t map_search(const struct cl_bent *v, size_t n, uint64_t index)
+size_t cl_file_map_search(const struct cl_bent *v, size_t n, uint64_t index)
 {
 	size_t lo = 0, hi = n;
 
@@ -226,21 +143,21 @@ static size_t map_search(const struct cl_bent *v, size_t n, uint64_t index)
 	return lo;
 }
 
-static const struct cl_bent *map_find(struct cl_file *f, uint64_t index)
+const struct cl_bent *cl_file_map_find(struct cl_file *f, uint64_t index)
 {
-	size_t i = map_search(f->map, f->nmap, index);
+	size_t i = cl_file_map_search(f->map, f->nmap, index);
 
 	return i < f->nmap && f->map[i].index == index ? &f->map[i] : NULL;
 }
 
 /* Inserts or replaces e; a null id removes the entry (a hole). */
-static void map_set(struct cl_file *f, const struct cl_bent *e)
+void cl_file_map_set(struct cl_file *f, const struct cl_bent *e)
 {
 	size_t i;
 
 	if (!f->is_map_valid)
 		return;
-	i = map_search(f->map, f->nmap, e->index);
+	i = cl_file_map_search(f->map, f->nmap, e->index);
 	if (i < f->nmap && f->map[i].index == e->index) {
 		if (blk_id_is_null(&e->id)) {
 			memmove(&f->map[i], &f->map[i + 1], (f->nmap - i - 1) * sizeof(*f->map));
@@ -261,7 +178,7 @@ static void map_set(struct cl_file *f, const struct cl_bent *e)
 	f->nmap++;
 }
 
-static void bent_append(struct cl_bent **v, size_t *n, size_t *cap, const struct cl_bent *e)
+void cl_file_bent_append(struct cl_bent **v, size_t *n, size_t *cap, const struct cl_bent *e)
 {
 	if (*n == *cap) {
 		*cap = *cap ? 2 * *cap : 64;
@@ -272,7 +189,7 @@ static void bent_append(struct cl_bent **v, size_t *n, size_t *cap, const struct
 
 /* Loads the whole block map with BMAP (f->mu held; it is a metad round trip,
  * kept under the lock so that a map is never half loaded). */
-static int map_load(struct cl_file *f)
+int cl_file_map_load(struct cl_file *f)
 {
 	struct proto_wbuf req, rep;
 	struct proto_rbuf r;
@@ -319,7 +236,7 @@ static int map_load(struct cl_file *f)
 					e.srv[e.nsrv++] = sid;
 			}
 			if (!blk_id_is_null(&e.id) && e.len <= f->bs)
-				map_set(f, &e);
+				cl_file_map_set(f, &e);
 		}
 		if (r.err || (rc = servers_decode(f->fs, &r)) != 0) {
 			rc = -EPROTO;
@@ -424,9 +341,9 @@ static int block_read(struct cl_file *f, const struct cl_bent *e0, uint32_t off,
 			const struct cl_bent *ne;
 
 			/* Locations move when servers die: ask metad again. */
-			if (map_load(f))
+			if (cl_file_map_load(f))
 				break;
-			ne = map_find(f, e.index);
+			ne = cl_file_map_find(f, e.index);
 			if (!ne) {
 				memset(out, 0, len);
 				rc = 0;
@@ -477,8 +394,6 @@ static void upload_start(struct cl_file *f, struct cl_dirty *d)
 	job_push(f->fs, j);
 }
 
-static void file_put(struct cl_file *f);
-static int file_flush_locked(struct cl_file *f);
 
 /* PLACE for one block: fills chain[0..*n). */
 static int block_place(struct cl_file *f, const struct blk_id *id, uint32_t len,
@@ -602,7 +517,7 @@ static void job_upload(struct cl_file *f, struct cl_dirty *d)
 	}
 	for (size_t i = 0;; i++) {
 		if (i == f->ndone) {
-			bent_append(&f->done, &f->ndone, &f->capdone, &e);
+			cl_file_bent_append(&f->done, &f->ndone, &f->capdone, &e);
 			break;
 		}
 		if (f->done[i].index == e.index) {
@@ -610,7 +525,7 @@ static void job_upload(struct cl_file *f, struct cl_dirty *d)
 			break;
 		}
 	}
-	map_set(f, &e);
+	cl_file_map_set(f, &e);
 	for (pp = &f->dirty; *pp; pp = &(*pp)->next) {
 		if (*pp == d) {
 			*pp = d->next;
@@ -655,7 +570,7 @@ static void *worker_main(void *arg)
 			job_upload(j->f, j->d);
 		else
 			job_prefetch(j->f, &j->e);
-		file_put(j->f);
+		cl_file_put(j->f);
 		free(j);
 		j = NULL;
 	}
@@ -703,7 +618,7 @@ void cl_files_free(struct cl_files *fs)
 		if (cl_file_flush(open[i]))
 			log_error("inode %llu: buffered data lost at unmount",
 				  (unsigned long long)open[i]->ino);
-		file_put(open[i]);
+		cl_file_put(open[i]);
 	}
 	free(open);
 	open = NULL;
@@ -721,7 +636,7 @@ void cl_files_free(struct cl_files *fs)
 			fs->table[b] = f->hnext;
 			f->hnext = NULL;
 			f->refs = 1;
-			file_put(f);
+			cl_file_put(f);
 		}
 	}
 	free(fs->workers);
@@ -734,7 +649,7 @@ void cl_files_free(struct cl_files *fs)
 }
 
 /* Finds the open state of ino and takes a reference; NULL if not open. */
-static struct cl_file *file_find(struct cl_files *fs, uint64_t ino)
+struct cl_file *cl_file_find(struct cl_files *fs, uint64_t ino)
 {
 	struct cl_file *f;
 
@@ -749,7 +664,7 @@ static struct cl_file *file_find(struct cl_files *fs, uint64_t ino)
 }
 
 /* Finds or creates; *is_new says whether this caller created it. */
-static struct cl_file *file_get(struct cl_files *fs, uint64_t ino, int *is_new)
+struct cl_file *cl_file_get(struct cl_files *fs, uint64_t ino, int *is_new)
 {
 	struct cl_file *f, *nf = xcalloc(1, sizeof(*nf));
 
@@ -779,7 +694,7 @@ static struct cl_file *file_get(struct cl_files *fs, uint64_t ino, int *is_new)
 	return nf;
 }
 
-static void file_put(struct cl_file *f)
+void cl_file_put(struct cl_file *f)
 {
 	struct cl_files *fs = f->fs;
 	struct cl_file **pp;
@@ -866,10 +781,10 @@ int cl_file_open(struct cl_files *fs, uint64_t ino, uint32_t flags, struct casfs
 	/* O_TRUNC truncates on metad: commit this mount's buffered writes
 	 * first so none lands after the truncation. */
 	if (flags & O_TRUNC)
-		old = file_find(fs, ino);
+		old = cl_file_find(fs, ino);
 	if (old) {
 		pthread_mutex_lock(&old->flush_mu);
-		file_flush_locked(old);
+		cl_file_flush_locked(old);
 	}
 	proto_wbuf_init(&req);
 	proto_wbuf_init(&rep);
@@ -892,12 +807,12 @@ int cl_file_open(struct cl_files *fs, uint64_t ino, uint32_t flags, struct casfs
 			old->size = a->size;
 		pthread_mutex_unlock(&old->mu);
 		pthread_mutex_unlock(&old->flush_mu);
-		file_put(old);
+		cl_file_put(old);
 	}
 	if (rc)
 		return rc;
 	cl_meta_note_open(fs->meta, ino, 1);
-	f = file_get(fs, ino, &is_new);
+	f = cl_file_get(fs, ino, &is_new);
 	file_take_attr(f, a, is_new);
 	*out = f;
 	return 0;
@@ -933,7 +848,7 @@ int cl_file_create(struct cl_files *fs, uint64_t parent, const char *name, uint3
 	if (rc)
 		return rc;
 	cl_meta_note_open(fs->meta, a->ino, 1);
-	f = file_get(fs, a->ino, &is_new);
+	f = cl_file_get(fs, a->ino, &is_new);
 	file_take_attr(f, a, 1);
 	pthread_mutex_lock(&f->mu);
 	f->is_map_valid = 1;	/* a new file has no blocks */
@@ -960,13 +875,13 @@ int cl_file_release(struct cl_file *f)
 		log_warn("RELEASE of inode %llu: %s", (unsigned long long)f->ino, strerror(-r2));
 	proto_wbuf_free(&req);
 	proto_wbuf_free(&rep);
-	file_put(f);
+	cl_file_put(f);
 	return rc;
 }
 
 /* ---- read and write ---- */
 
-static struct cl_dirty *dirty_find(struct cl_file *f, uint64_t index)
+struct cl_dirty *cl_file_dirty_find(struct cl_file *f, uint64_t index)
 {
 	struct cl_dirty *d;
 
@@ -984,8 +899,8 @@ static void file_readahead(struct cl_file *f, uint64_t next_index)
 
 		if (f->prefetching >= CL_READAHEAD || i * f->bs >= f->size)
 			return;
-		e = map_find(f, i);
-		if (!e || dirty_find(f, i) || cl_cache_has(f->fs->cache, &e->id))
+		e = cl_file_map_find(f, i);
+		if (!e || cl_file_dirty_find(f, i) || cl_cache_has(f->fs->cache, &e->id))
 			continue;
 		j = xcalloc(1, sizeof(*j));
 		j->f = f;
@@ -1006,7 +921,7 @@ int cl_file_read(struct cl_file *f, uint64_t off, size_t len, void *buf, size_t 
 	if (off >= f->size)
 		goto out;
 	end = off + len > f->size ? f->size : off + len;
-	if (!f->is_map_valid && (rc = map_load(f)) != 0)
+	if (!f->is_map_valid && (rc = cl_file_map_load(f)) != 0)
 		goto out;
 	for (pos = off; pos < end;) {
 		uint64_t index = pos / f->bs;
@@ -1017,10 +932,10 @@ int cl_file_read(struct cl_file *f, uint64_t off, size_t len, void *buf, size_t 
 
 		if (n > end - pos)
 			n = end - pos;
-		d = dirty_find(f, index);
+		d = cl_file_dirty_find(f, index);
 		if (d) {
 			memcpy(out + (pos - off), d->buf + boff, n);
-		} else if (!(e = map_find(f, index))) {
+		} else if (!(e = cl_file_map_find(f, index))) {
 			memset(out + (pos - off), 0, n);
 		} else {
 			struct cl_bent copy = *e;
@@ -1052,7 +967,7 @@ static void upload_all(struct cl_file *f)
 }
 
 /* A buffer for block index holding its current content (f->mu held). */
-static int dirty_new(struct cl_file *f, uint64_t index, int is_full, struct cl_dirty **out)
+int cl_file_dirty_new(struct cl_file *f, uint64_t index, int is_full, struct cl_dirty **out)
 {
 	struct cl_dirty *d = xcalloc(1, sizeof(*d));
 	const struct cl_bent *e;
@@ -1061,9 +976,9 @@ static int dirty_new(struct cl_file *f, uint64_t index, int is_full, struct cl_d
 	d->index = index;
 	d->buf = xmalloc(f->bs);
 	if (!is_full) {
-		if (!f->is_map_valid && (rc = map_load(f)) != 0)
+		if (!f->is_map_valid && (rc = cl_file_map_load(f)) != 0)
 			goto fail;
-		e = map_find(f, index);
+		e = cl_file_map_find(f, index);
 		if (e) {
 			struct cl_bent copy = *e;
 
@@ -1108,7 +1023,7 @@ int cl_file_write(struct cl_file *f, uint64_t off, const void *buf, size_t len)
 		if (n > len)
 			n = len;
 		for (;;) {
-			d = dirty_find(f, index);
+			d = cl_file_dirty_find(f, index);
 			if (!d || !d->is_uploading)
 				break;
 			pthread_cond_wait(&f->cond, &f->mu);
@@ -1119,11 +1034,11 @@ int cl_file_write(struct cl_file *f, uint64_t off, const void *buf, size_t len)
 			while (f->inflight >= CL_INFLIGHT_MAX)
 				pthread_cond_wait(&f->cond, &f->mu);
 			/* Waiting may have let another writer create it. */
-			d = dirty_find(f, index);
+			d = cl_file_dirty_find(f, index);
 			if (d && d->is_uploading)
 				continue;
 			if (!d) {
-				rc = dirty_new(f, index, boff == 0 && n == f->bs, &d);
+				rc = cl_file_dirty_new(f, index, boff == 0 && n == f->bs, &d);
 				if (rc)
 					break;
 			}
@@ -1144,7 +1059,7 @@ int cl_file_write(struct cl_file *f, uint64_t off, const void *buf, size_t len)
 	return rc;
 }
 
-static int file_commit(struct cl_file *f, struct cl_bent *v, size_t n, uint64_t size,
+int cl_file_commit(struct cl_file *f, struct cl_bent *v, size_t n, uint64_t size,
 		       uint32_t flags, struct casfs_attr *a)
 {
 	struct proto_wbuf req, rep;
@@ -1188,7 +1103,7 @@ static int file_commit(struct cl_file *f, struct cl_bent *v, size_t n, uint64_t 
 }
 
 /* The flush itself; the caller holds f->flush_mu. */
-static int file_flush_locked(struct cl_file *f)
+int cl_file_flush_locked(struct cl_file *f)
 {
 	struct cl_bent *done = NULL;
 	struct casfs_attr a;
@@ -1217,7 +1132,7 @@ static int file_flush_locked(struct cl_file *f)
 	size = f->size;
 	pthread_mutex_unlock(&f->mu);
 	if (need || ndone) {
-		int crc = file_commit(f, done, ndone, size, 0, &a);
+		int crc = cl_file_commit(f, done, ndone, size, 0, &a);
 
 		pthread_mutex_lock(&f->mu);
 		if (crc) {
@@ -1225,13 +1140,13 @@ static int file_flush_locked(struct cl_file *f)
 				  strerror(-crc));
 			/* Keep the references for the next flush to retry. */
 			for (size_t i = 0; i < ndone; i++)
-				bent_append(&f->done, &f->ndone, &f->capdone, &done[i]);
+				cl_file_bent_append(&f->done, &f->ndone, &f->capdone, &done[i]);
 			f->need_commit = 1;
 			if (!rc)
 				rc = crc == -ENOENT || crc == -ESTALE ? crc : -EIO;
 		} else {
 			for (size_t i = 0; i < ndone; i++)
-				bent_append(&f->unsynced, &f->nunsynced, &f->capunsynced,
+				cl_file_bent_append(&f->unsynced, &f->nunsynced, &f->capunsynced,
 					    &done[i]);
 			f->mtime = a.mtime;
 			if (!f->need_commit && !f->ndirty && a.size > f->size)
@@ -1249,7 +1164,7 @@ int cl_file_flush(struct cl_file *f)
 	int rc;
 
 	pthread_mutex_lock(&f->flush_mu);
-	rc = file_flush_locked(f);
+	rc = cl_file_flush_locked(f);
 	pthread_mutex_unlock(&f->flush_mu);
 	return rc;
 }
@@ -1311,282 +1226,3 @@ int cl_file_fsync(struct cl_file *f)
 	return rc;
 }
 
-/* ---- attributes, holes, copies ---- */
-
-/* After a truncate to size: the block holding the new end of file may
- * still store bytes past it, which a later extension would expose. Rewrite
- * it short (f->flush_mu held). */
-static int file_trim_tail(struct cl_file *f, uint64_t size)
-{
-	const struct cl_bent *e;
-	struct cl_dirty *d;
-	uint64_t index;
-	int rc = 0;
-
-	pthread_mutex_lock(&f->mu);
-	f->size = size;
-	f->is_map_valid = 0;
-	index = size / f->bs;
-	if (size % f->bs == 0 || dirty_find(f, index))
-		goto out;
-	rc = map_load(f);
-	if (rc)
-		goto out;
-	e = map_find(f, index);
-	if (!e || e->len <= size - index * f->bs)
-		goto out;
-	rc = dirty_new(f, index, 0, &d);
-	if (rc)
-		goto out;
-	f->need_commit = 1;
-	pthread_mutex_unlock(&f->mu);
-	return file_flush_locked(f);
-out:
-	pthread_mutex_unlock(&f->mu);
-	return rc;
-}
-
-int cl_file_setattr(struct cl_files *fs, uint64_t ino, uint32_t valid, uint32_t mode,
-		    uint32_t uid, uint32_t gid, uint64_t size, const struct casfs_time *atime,
-		    const struct casfs_time *mtime, struct casfs_attr *a)
-{
-	struct cl_file *f = file_find(fs, ino);
-	int rc = 0, is_new;
-
-	if (!f && (valid & MSG_SETATTR_SIZE)) {
-		/* Not open here: a temporary state to trim the tail block. */
-		f = file_get(fs, ino, &is_new);
-		pthread_mutex_lock(&f->mu);
-		if (is_new)
-			f->size = UINT64_MAX;
-		pthread_mutex_unlock(&f->mu);
-	}
-	if (f) {
-		/* Held through SETATTR so no commit of older writes lands after
-		 * the new size. */
-		pthread_mutex_lock(&f->flush_mu);
-		rc = file_flush_locked(f);
-	}
-	if (!rc)
-		rc = cl_ns_setattr(fs->meta, ino, valid, mode, uid, gid, size, atime, mtime, a);
-	if (f) {
-		if (!rc && (valid & MSG_SETATTR_SIZE)) {
-			pthread_mutex_lock(&f->mu);
-			if (a->block_size >= 4096)
-				f->bs = a->block_size;
-			pthread_mutex_unlock(&f->mu);
-			rc = file_trim_tail(f, a->size);
-			if (!rc)
-				rc = cl_ns_getattr(fs->meta, ino, a);
-		}
-		pthread_mutex_lock(&f->mu);
-		if (!rc)
-			f->mtime = a->mtime;
-		pthread_mutex_unlock(&f->mu);
-		pthread_mutex_unlock(&f->flush_mu);
-		file_put(f);
-	}
-	return rc;
-}
-
-void cl_file_overlay(struct cl_files *fs, struct casfs_attr *a)
-{
-	struct cl_file *f = file_find(fs, a->ino);
-
-	if (!f)
-		return;
-	pthread_mutex_lock(&f->mu);
-	if ((f->need_commit || f->ndirty) && f->size > a->size)
-		a->size = f->size;
-	pthread_mutex_unlock(&f->mu);
-	file_put(f);
-}
-
-static int file_zero(struct cl_file *f, uint64_t off, uint64_t len)
-{
-	static const uint8_t zeros[65536];
-	int rc = 0;
-
-	while (len > 0 && !rc) {
-		size_t n = len > sizeof(zeros) ? sizeof(zeros) : len;
-
-		rc = cl_file_write(f, off, zeros, n);
-		off += n;
-		len -= n;
-	}
-	return rc;
-}
-
-int cl_file_fallocate(struct cl_file *f, int mode, uint64_t off, uint64_t len)
-{
-	struct cl_bent *holes = NULL;
-	size_t nholes = 0, cap = 0;
-	struct casfs_attr a;
-	uint64_t size, first, last, hs, he;
-	int rc;
-
-	if (mode == 0) {
-		pthread_mutex_lock(&f->mu);
-		if (off + len > f->size) {
-			f->size = off + len;
-			f->need_commit = 1;
-		}
-		pthread_mutex_unlock(&f->mu);
-		return cl_file_flush(f);
-	}
-	if (mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
-		return -EOPNOTSUPP;
-	pthread_mutex_lock(&f->mu);
-	size = f->size;
-	pthread_mutex_unlock(&f->mu);
-	if (off >= size || len == 0)
-		return 0;
-	if (off + len > size)
-		len = size - off;
-	/* Whole blocks inside the range become holes; the edges are zeroed. */
-	first = (off + f->bs - 1) / f->bs;
-	last = (off + len) / f->bs;	/* exclusive */
-	if ((off + len) == size)
-		last = (size + f->bs - 1) / f->bs;
-	if (first >= last) {
-		rc = file_zero(f, off, len);
-		return rc ? rc : cl_file_flush(f);
-	}
-	hs = first * f->bs;
-	he = last * f->bs < off + len ? last * f->bs : off + len;
-	rc = file_zero(f, off, hs - off);
-	if (!rc && he < off + len)
-		rc = file_zero(f, he, off + len - he);
-	if (!rc)
-		rc = cl_file_flush(f);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&f->flush_mu);
-	pthread_mutex_lock(&f->mu);
-	if (!f->is_map_valid)
-		map_load(f);
-	for (uint64_t i = first; i < last; i++) {
-		if (f->is_map_valid && !map_find(f, i))
-			continue;
-		struct cl_bent e = { .index = i };
-
-		bent_append(&holes, &nholes, &cap, &e);
-	}
-	size = f->size;
-	pthread_mutex_unlock(&f->mu);
-	if (nholes)
-		rc = file_commit(f, holes, nholes, size, 0, &a);
-	pthread_mutex_lock(&f->mu);
-	for (size_t i = 0; i < nholes && !rc; i++)
-		map_set(f, &holes[i]);
-	pthread_mutex_unlock(&f->mu);
-	pthread_mutex_unlock(&f->flush_mu);
-	free(holes);
-	holes = NULL;
-	return rc;
-}
-
-int cl_file_seek(struct cl_file *f, uint64_t off, int whence, uint64_t *out)
-{
-	uint64_t index, nblocks;
-	int rc;
-
-	rc = cl_file_flush(f);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&f->mu);
-	if (off >= f->size) {
-		rc = -ENXIO;
-		goto out;
-	}
-	if (!f->is_map_valid && (rc = map_load(f)) != 0)
-		goto out;
-	nblocks = (f->size + f->bs - 1) / f->bs;
-	index = off / f->bs;
-	if (whence == SEEK_DATA) {
-		size_t i = map_search(f->map, f->nmap, index);
-
-		if (i == f->nmap) {
-			rc = -ENXIO;
-			goto out;
-		}
-		*out = f->map[i].index == index ? off : f->map[i].index * f->bs;
-		if (*out >= f->size)
-			rc = -ENXIO;
-	} else {
-		while (index < nblocks && map_find(f, index))
-			index++;
-		*out = index == off / f->bs ? off : index * f->bs;
-		if (*out > f->size)
-			*out = f->size;
-	}
-out:
-	pthread_mutex_unlock(&f->mu);
-	return rc;
-}
-
-int cl_file_copy_range(struct cl_file *src, uint64_t off_in, struct cl_file *dst,
-		       uint64_t off_out, uint64_t len, uint64_t *copied)
-{
-	struct proto_wbuf req, rep;
-	struct proto_rbuf r;
-	struct casfs_attr a;
-	uint64_t ssize, dsize, count;
-	uint32_t bs;
-	int rc;
-
-	rc = cl_file_flush(src);
-	if (!rc && dst != src)
-		rc = cl_file_flush(dst);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&src->mu);
-	ssize = src->size;
-	bs = src->bs;
-	pthread_mutex_unlock(&src->mu);
-	pthread_mutex_lock(&dst->mu);
-	dsize = dst->size;
-	pthread_mutex_unlock(&dst->mu);
-	if (off_in >= ssize) {
-		*copied = 0;
-		return 0;
-	}
-	if (off_in + len > ssize)
-		len = ssize - off_in;
-	if (dst->bs != bs || off_in % bs || off_out % bs || src == dst ||
-	    (len % bs && off_out + len < dsize))
-		return -EOPNOTSUPP;
-	count = (len + bs - 1) / bs;
-	if (count > UINT32_MAX)
-		return -EOPNOTSUPP;
-	proto_wbuf_init(&req);
-	proto_wbuf_init(&rep);
-	proto_frame_begin(&req, MSG_COPY_RANGE, 0, 0);
-	proto_put_u64(&req, src->ino);
-	proto_put_u64(&req, off_in / bs);
-	proto_put_u64(&req, dst->ino);
-	proto_put_u64(&req, off_out / bs);
-	proto_put_u32(&req, (uint32_t)count);
-	proto_put_u64(&req, off_out + len);
-	pthread_mutex_lock(&dst->flush_mu);
-	rc = cl_meta_call(src->fs->meta, &req, &rep);
-	if (!rc) {
-		proto_rbuf_init(&r, rep.data, rep.len);
-		proto_get_attr(&r, &a);
-		if (proto_get_end(&r))
-			rc = -EPROTO;
-	}
-	if (!rc) {
-		pthread_mutex_lock(&dst->mu);
-		dst->is_map_valid = 0;
-		if (a.size > dst->size)
-			dst->size = a.size;
-		dst->mtime = a.mtime;
-		pthread_mutex_unlock(&dst->mu);
-		*copied = len;
-	}
-	pthread_mutex_unlock(&dst->flush_mu);
-	proto_wbuf_free(&req);
-	proto_wbuf_free(&rep);
-	return rc;
-}

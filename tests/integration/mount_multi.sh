@@ -44,6 +44,8 @@ flock -x "$A/lock" -c "touch '$T/held'; sleep 3" &
 holder=$!
 wait_for 10 test -e "$T/held" || fail "A never took the lock"
 flock -xn "$B/lock" -c true 2>/dev/null && fail "B got an exclusive flock A holds"
+# a blocked flock interrupted by its timeout gives up cleanly
+flock -x -w 1 "$B/lock" -c true 2>/dev/null && fail "B's timed flock succeeded while A held it"
 start=$SECONDS
 flock -x -w 20 "$B/lock" -c true || fail "B never got the lock after A released it"
 waited=$((SECONDS - start))

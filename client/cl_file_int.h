@@ -1,0 +1,112 @@
+/* Internals shared by cl_file.c (buffers, uploads, reads, the inode table)
+ * and cl_file_ops.c (setattr, punch hole, SEEK_DATA/HOLE, reference
+ * copies). The locking rules are in cl_file.c's top comment. */
+#ifndef CASFS_CL_FILE_INT_H
+#define CASFS_CL_FILE_INT_H
+
+#include <pthread.h>
+
+#include "client/cl_file.h"
+
+#define CL_FILE_BUCKETS 256
+/* Blocks in flight per file: 8 x 1 MiB keeps a 3-server chain busy on
+ * loopback while bounding the client's memory per writer. */
+#define CL_INFLIGHT_MAX 8
+/* Buffered (not yet leaving) blocks per file before they are pushed out:
+ * random writers (sqlite) re-dirty the same blocks, so keep a few. */
+#define CL_DIRTY_MAX 64
+/* Blocks to read ahead for a sequential reader. */
+#define CL_READAHEAD 4
+/* How long a block keeps being re-placed when no server stores it: longer
+ * than metad's chunk-server timeout so a dead server leaves the chains. */
+#define CL_PUT_DEADLINE_S 60
+#define CL_BMAP_BATCH 65536
+/* A default for a file whose block size metad did not give (never 0). */
+#define CL_BS_DEFAULT (1u << 20)
+
+struct cl_bent {
+	uint64_t index;
+	struct blk_id id;
+	uint32_t len;
+	uint32_t nsrv;
+	uint32_t srv[CL_CHAIN_MAX];
+};
+
+struct cl_dirty {
+	uint64_t index;
+	uint8_t *buf;		/* bs bytes: the block's whole current content */
+	uint32_t cov;		/* bytes written contiguously from the start */
+	int is_uploading;
+	struct cl_dirty *next;
+};
+
+struct cl_file {
+	struct cl_files *fs;
+	uint64_t ino;
+	int refs;			/* guarded by fs->mu */
+	struct cl_file *hnext;		/* guarded by fs->mu */
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	pthread_mutex_t flush_mu;	/* one flush at a time */
+	uint32_t bs;
+	uint64_t size;			/* local view, including buffered writes */
+	int need_commit;
+	int err;			/* first upload failure since the last flush */
+	int has_locks;
+	struct cl_dirty *dirty;
+	size_t ndirty;
+	int inflight;			/* uploads queued or running */
+	int prefetching;
+	struct cl_bent *done;		/* stored, not yet committed */
+	size_t ndone, capdone;
+	struct cl_bent *unsynced;	/* committed since the last fsync */
+	size_t nunsynced, capunsynced;
+	int is_map_valid;
+	struct cl_bent *map;		/* sorted by index, non-null blocks only */
+	size_t nmap, capmap;
+	uint64_t seq_next;		/* where a sequential reader reads next */
+	struct casfs_time mtime;	/* as last seen from metad */
+};
+
+struct cl_job {
+	struct cl_file *f;
+	struct cl_dirty *d;		/* upload, or NULL for a prefetch of e */
+	struct cl_bent e;
+	struct cl_job *next;
+};
+
+struct cl_files {
+	struct cl_meta *meta;
+	struct cl_chunk *chunk;
+	struct cl_cache *cache;
+	pthread_mutex_t mu;
+	pthread_cond_t job_cond;
+	struct cl_file *table[CL_FILE_BUCKETS];
+	struct cl_server *servers;
+	size_t nservers, capservers;
+	struct cl_job *head, *tail;
+	pthread_t *workers;
+	int nworkers;
+	int is_stopping;
+};
+
+/* Block map of an open inode (f->mu held). */
+int cl_file_map_load(struct cl_file *f);
+size_t cl_file_map_search(const struct cl_bent *v, size_t n, uint64_t index);
+const struct cl_bent *cl_file_map_find(struct cl_file *f, uint64_t index);
+void cl_file_map_set(struct cl_file *f, const struct cl_bent *e);
+void cl_file_bent_append(struct cl_bent **v, size_t *n, size_t *cap, const struct cl_bent *e);
+/* Write buffers (f->mu held). */
+struct cl_dirty *cl_file_dirty_find(struct cl_file *f, uint64_t index);
+int cl_file_dirty_new(struct cl_file *f, uint64_t index, int is_full, struct cl_dirty **out);
+/* Flush with f->flush_mu already held. */
+int cl_file_flush_locked(struct cl_file *f);
+/* One COMMIT of v[0..n) with the given size and flags; *a gets the reply. */
+int cl_file_commit(struct cl_file *f, struct cl_bent *v, size_t n, uint64_t size,
+		   uint32_t flags, struct casfs_attr *a);
+/* The inode table: find (NULL if not open here), find-or-create, release. */
+struct cl_file *cl_file_find(struct cl_files *fs, uint64_t ino);
+struct cl_file *cl_file_get(struct cl_files *fs, uint64_t ino, int *is_new);
+void cl_file_put(struct cl_file *f);
+
+#endif
