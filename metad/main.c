@@ -339,7 +339,7 @@ static int load_state(struct meta_srv *srv, char *err, size_t errlen)
 {
 	struct meta_ckpt_state st = { 0 };
 	uint64_t last_seq, last_segno = 0, segno;
-	int64_t t0 = meta_now_ms();
+	int64_t t0 = meta_now_ms(), t1;
 	int rc;
 
 	st.ss = &srv->ss;
@@ -355,6 +355,7 @@ static int load_state(struct meta_srv *srv, char *err, size_t errlen)
 		return rc;
 	srv->ns = st.ns;
 	srv->next_cs_id = st.next_cs_id;
+	t1 = meta_now_ms();
 	meta_ns_blocks(srv->ns)->now_ms = meta_now_ms();
 	last_seq = st.last_seq;
 	rc = meta_log_replay(srv->dir, st.segno, st.last_seq, replay_rec, srv, &last_seq,
@@ -370,10 +371,10 @@ static int load_state(struct meta_srv *srv, char *err, size_t errlen)
 	}
 	srv->ckpt_segno = st.segno;
 	srv->changes_since_ckpt = last_seq - st.last_seq;
-	log_info("loaded checkpoint %llu + %llu changelog records in %lld ms: %llu inodes, %u sessions",
-		 (unsigned long long)st.segno, (unsigned long long)(last_seq - st.last_seq),
-		 (long long)(meta_now_ms() - t0), (unsigned long long)meta_ns_inode_count(srv->ns),
-		 srv->ss.h.n);
+	log_info("loaded checkpoint %llu (%lld ms) + %llu changelog records (%lld ms): %llu inodes, "
+		 "%u sessions", (unsigned long long)st.segno, (long long)(t1 - t0),
+		 (unsigned long long)(last_seq - st.last_seq), (long long)(meta_now_ms() - t1),
+		 (unsigned long long)meta_ns_inode_count(srv->ns), srv->ss.h.n);
 	return 0;
 }
 

@@ -299,6 +299,11 @@ static int get_inode(struct proto_rbuf *r, struct meta_ns *ns)
 		proto_get_u64(r, &in->u.dir->parent);
 		proto_get_u64(r, &next_seq);
 		proto_get_count(r, 8 + 8 + 2, &n);
+		meta_htab_reserve(&in->u.dir->names, n);
+		if (n) {
+			in->u.dir->ents = xrealloc(in->u.dir->ents, n * sizeof(*in->u.dir->ents));
+			in->u.dir->cap = n;
+		}
 		for (uint32_t i = 0; i < n && !r->err; i++) {
 			proto_get_u64(r, &seq);
 			proto_get_u64(r, &child);
@@ -418,6 +423,8 @@ static int ckpt_parse(const uint8_t *p, size_t len, uint8_t goal, uint32_t bs, i
 	if (r.err || ver != META_CKPT_VERSION)
 		return -EBADMSG;
 	st->ns = meta_ns_new_empty(goal, bs);
+	if (n < (1ULL << 31))
+		meta_htab_reserve(&st->ns->inodes, (uint32_t)n);
 	for (uint64_t i = 0; i < n && !rc; i++)
 		rc = get_inode(&r, st->ns);
 	if (!rc && !meta_ns_inode(st->ns, CASFS_ROOT_INO))

@@ -57,9 +57,8 @@ static void htab_put(void **slots, uint32_t mask, uint64_t hash, void *elem)
 	slots[i] = elem;
 }
 
-static void htab_grow(struct meta_htab *h)
+static void htab_resize(struct meta_htab *h, uint32_t ncap)
 {
-	uint32_t ncap = h->cap ? h->cap * 2 : 16;
 	void **ns = xcalloc(ncap, sizeof(void *));
 
 	for (uint32_t i = 0; i < h->cap; i++)
@@ -69,12 +68,27 @@ static void htab_grow(struct meta_htab *h)
 	h->cap = ncap;
 }
 
+/* 0.7 maximum load: probe runs stay short (about 2 probes per miss) while
+ * slots cost about 11 bytes per element on average. */
+static int htab_fits(uint32_t cap, uint32_t n)
+{
+	return (uint64_t)n * 10 <= (uint64_t)cap * 7;
+}
+
+void meta_htab_reserve(struct meta_htab *h, uint32_t n)
+{
+	uint32_t ncap = h->cap ? h->cap : 16;
+
+	while (!htab_fits(ncap, n) && ncap < (1u << 31))
+		ncap *= 2;
+	if (ncap != h->cap)
+		htab_resize(h, ncap);
+}
+
 void meta_htab_insert(struct meta_htab *h, void *elem)
 {
-	/* 0.7 maximum load: probe runs stay short (about 2 probes per miss)
-	 * while slots cost about 11 bytes per element on average. */
-	if ((uint64_t)(h->n + 1) * 10 > (uint64_t)h->cap * 7)
-		htab_grow(h);
+	if (!htab_fits(h->cap, h->n + 1))
+		htab_resize(h, h->cap ? h->cap * 2 : 16);
 	htab_put(h->slots, h->cap - 1, h->hash(elem), elem);
 	h->n++;
 }

@@ -26,6 +26,8 @@ void *meta_htab_find(const struct meta_htab *h, uint64_t hash, meta_htab_match_f
 		     const void *key);
 /* Adds elem (the caller has checked it is not there yet). */
 void meta_htab_insert(struct meta_htab *h, void *elem);
+/* Grows the table so that n elements fit without rehashing. */
+void meta_htab_reserve(struct meta_htab *h, uint32_t n);
 /* Removes elem (by identity); 0, or -ENOENT. */
 int meta_htab_remove(struct meta_htab *h, const void *elem);
 /* Mixes a 64-bit key into a well-spread hash. */
