@@ -36,6 +36,6 @@ BENCH_BINS += $(BUILD)/metaops
 # frames, bad HELLOs, lying requests). Not a cmocka test; built with them.
 UNIT_BINS += $(BUILD)/garbage
 unit-tests: $(BUILD)/garbage
-$(BUILD)/garbage: $(BUILD)/tests/tools/garbage.o $(LIBCASFS)
+$(BUILD)/garbage: $(BUILD)/tests/tools/garbage.o $(BUILD)/tests/tools/garbage_lies.o $(LIBCASFS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_SAN) -o $@ $^ $(FS_LIBS)
