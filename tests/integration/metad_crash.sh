@@ -11,7 +11,7 @@ cluster_init
 
 BENCH=$CASFS_BIN/metabench
 [ -x "$BENCH" ] || fail "$BENCH not built (make BUILD=... unit-tests)"
-WRITERS=4
+WRITERS=8
 ROUNDS=5
 cluster_start_metad --checkpoint-changes 700
 
