@@ -21,6 +21,10 @@
 /* A whole block-table pass per tick up to this many slots, then the rest on
  * later ticks, so a huge table never stalls the loop (≈ 5 ms per pass). */
 #define META_SCAN_SLOTS (1u << 18)
+/* A CS_REPLICATE unanswered this long counts as failed, so one stuck copy
+ * cannot hold a block's repair and the servers' rate limit forever (an
+ * 8 MiB block takes well under a second on any working link). */
+#define META_REPLICATE_TIMEOUT_MS 60000
 /* BMAP answers at most this many blocks per call (≈ 1 MiB reply). */
 #define META_BMAP_MAX 16384u
 
@@ -651,12 +655,33 @@ static void trim_one(struct meta_srv *srv, struct meta_block *b, int draining_on
 		victim->nloc--;
 }
 
+static void expire_requests(struct meta_srv *srv, int64_t now_ms)
+{
+	for (uint32_t i = 0; i < srv->ncs; i++) {
+		struct meta_conn *conn = srv->cs[i]->conn;
+		struct meta_out_req **pp;
+
+		for (pp = conn ? &conn->outs : NULL; pp && *pp;) {
+			struct meta_out_req *r = *pp;
+
+			if (now_ms - r->sent_ms < META_REPLICATE_TIMEOUT_MS) {
+				pp = &r->next;
+				continue;
+			}
+			*pp = r->next;
+			meta_cs_reply(conn, r, -ETIMEDOUT);
+			free(r);
+		}
+	}
+}
+
 void meta_cs_tick(struct meta_srv *srv, int64_t now_ms)
 {
 	struct meta_blk_table *t = meta_ns_blocks(srv->ns);
 	struct repair_cand *cands = NULL;
 	uint32_t ncand = 0, capcand = 0, scanned = 0;
 
+	expire_requests(srv, now_ms);
 	for (uint32_t i = 0; i < srv->ncs; i++) {
 		struct meta_cs *cs = srv->cs[i];
 

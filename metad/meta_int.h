@@ -42,6 +42,7 @@ struct meta_conf {
 struct meta_out_req {
 	struct meta_out_req *next;
 	uint64_t reqid;
+	int64_t sent_ms;
 	uint16_t type;
 	struct blk_id id;
 	uint32_t target, source;

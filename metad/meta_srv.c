@@ -75,6 +75,7 @@ void meta_conn_request(struct meta_conn *conn, uint16_t type, const struct proto
 	*req = *what;
 	req->type = type;
 	req->reqid = ++conn->next_reqid;
+	req->sent_ms = meta_now_ms();
 	req->next = conn->outs;
 	conn->outs = req;
 	proto_wbuf_init(&f);
