@@ -7,8 +7,9 @@
 # (truncated at every length, lying counts, over-long strings and names,
 # '/' and NUL in names, bad block-id tags, bad nanoseconds), requests before
 # HELLO, HELLOs with a wrong version, role, cluster or key, reply frames
-# sent as requests, stalled half-frames while another peer is served, and
-# hundreds of connections opened and dropped. After each attack: same pid,
+# sent as requests, stalled half-frames while another peer is served, slow
+# readers that pipeline requests and never read a reply, and hundreds of
+# connections opened and dropped. After each attack: same pid,
 # a correct answer to a well-formed request, the expected log line where
 # the daemon logs one; at the end a clean SIGTERM with no sanitizer report.
 set -u
@@ -87,6 +88,16 @@ attack meta reply 'malformed reply'
 attack chunk reply 'unexpected reply frame'
 attack meta slowloris - --count 40 --seconds 4
 attack chunk slowloris - --count 40 --seconds 4
+# slow readers: pipelined requests, replies never read; metad's output per
+# connection is capped (the peak RSS bound below is per connection plus
+# ASan's quarantine), chunkd's connection threads block
+hwm0=$(vmhwm_kb "$MPID")
+attack meta slowread - --count 4
+hwm1=$(vmhwm_kb "$MPID")
+echo "metad peak RSS $((hwm0 / 1024)) -> $((hwm1 / 1024)) MiB with 4 slow readers"
+check "metad's peak RSS grew by $(((hwm1 - hwm0) / 1024)) MiB for 4 slow readers" \
+	test $((hwm1 - hwm0)) -lt $((4 * 24 * 1024 + 320 * 1024))
+attack chunk slowread - --count 8
 attack meta churn - --count 300
 attack chunk churn - --count 200
 

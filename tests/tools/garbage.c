@@ -1074,6 +1074,91 @@ static int cmd_churn(void)
 	return 0;
 }
 
+/* Slow readers: connections that pipeline requests as fast as the daemon
+ * takes them and never read a reply. The daemon must stop reading from
+ * them (bounded output per connection) and keep serving a normal peer. */
+static int cmd_slowread(int is_meta)
+{
+	int n = g_opts.count ? g_opts.count : 8;
+	struct g_conn *cs = xcalloc((size_t)n, sizeof(*cs));
+	struct proto_wbuf batch, *w = g_wb();
+	struct g_conn c;
+	size_t total = 0;
+	int64_t worst = 0;
+
+	proto_wbuf_init(&batch);
+	if (is_meta)
+		proto_put_u64(w, CASFS_ROOT_INO);
+	/* 64 KiB of back-to-back GETATTR (metad) or PING (chunkd) frames */
+	while (batch.len + PROTO_HDR_SIZE + w->len <= 65536) {
+		struct proto_hdr h = { .len = (uint32_t)w->len,
+				       .type = is_meta ? MSG_GETATTR : MSG_PING,
+				       .reqid = batch.len + 1000 };
+		uint8_t hb[PROTO_HDR_SIZE];
+
+		proto_hdr_encode(&h, hb);
+		proto_put_raw(&batch, hb, sizeof(hb));
+		proto_put_raw(&batch, w->data, w->len);
+	}
+	for (int i = 0; i < n; i++) {
+		int64_t stuck_since = 0;
+		size_t sent = 0, off = 0;
+
+		if (g_login(&cs[i], g_opts.server, NULL))
+			return g_bad("slowread: login %d failed", i), 1;
+		/* until the daemon has not taken a byte for half a second, or 256 MiB */
+		while (sent < (256u << 20)) {
+			ssize_t k = send(cs[i].fd, batch.data + off, batch.len - off,
+					 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+			if (k > 0) {
+				sent += (size_t)k;
+				off = (off + (size_t)k) % batch.len;
+				stuck_since = 0;
+				continue;
+			}
+			if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+				return g_bad("slowread: send: %s", strerror(errno)), 1;
+			if (!stuck_since)
+				stuck_since = g_now_ms();
+			else if (g_now_ms() - stuck_since > 500)
+				break;
+			usleep(10000);
+		}
+		total += sent;
+	}
+	if (g_login(&c, g_opts.server, NULL))
+		return g_bad("slowread: a normal peer cannot log in beside %d slow readers", n), 1;
+	for (int i = 0; i < 20; i++) {
+		struct proto_wbuf *q = g_wb();
+		int64_t t0 = g_now_ms();
+		int32_t st;
+		int rc;
+
+		if (is_meta)
+			proto_put_u64(q, CASFS_ROOT_INO);
+		rc = g_call(&c, is_meta ? MSG_GETATTR : MSG_PING, is_meta ? q : NULL, &st, NULL);
+		if (rc || st)
+			return g_bad("slowread: a normal request failed beside slow readers: %d/%d", rc,
+				     st), 1;
+		if (g_now_ms() - t0 > worst)
+			worst = g_now_ms() - t0;
+	}
+	printf("slowread: %d connections pushed %zu MiB of requests without reading\n", n,
+	       total >> 20);
+	if (worst < 2000)
+		g_ok("slowread: a normal peer was served beside %d slow readers (worst %" PRId64
+		     " ms)", n, worst);
+	else
+		g_bad("slowread: worst latency %" PRId64 " ms beside slow readers", worst);
+	g_close(&c);
+	for (int i = 0; i < n; i++)
+		g_close(&cs[i]);
+	free(cs);
+	proto_wbuf_free(&batch);
+	return 0;
+}
+
 /* ---- health: the daemon still answers a well-formed request ---- */
 
 static int cmd_health(int is_meta)
@@ -1127,7 +1212,7 @@ static void usage(void)
 		"               [--role client|chunkd|admin] [--count N] [--seconds N] [--seed N]\n"
 		"               meta|chunk COMMAND\n"
 		"commands: health random oversize truncate flags types prehello hello reply\n"
-		"          slowloris churn schema fuzz | chunk: lies | meta: lies adm-lies bigdir dump\n"
+		"          slowloris slowread churn schema fuzz | chunk: lies | meta: lies adm-lies bigdir dump\n"
 		"          fake-cs [--ids FILE of 'HEXID LEN' lines]\n");
 	exit(2);
 }
@@ -1176,6 +1261,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(cmd, "reply")) rc = cmd_reply();
 	else if (!strcmp(cmd, "slowloris")) rc = cmd_slowloris(is_meta);
 	else if (!strcmp(cmd, "churn")) rc = cmd_churn();
+	else if (!strcmp(cmd, "slowread")) rc = cmd_slowread(is_meta);
 	else if (!strcmp(cmd, "schema")) rc = cmd_schema();
 	else if (!strcmp(cmd, "fuzz")) rc = cmd_fuzz();
 	else if (!strcmp(cmd, "lies") && !is_meta) rc = cmd_chunk_lies();
