@@ -11,7 +11,8 @@
 #    them), READDIR with max 2^32-1 (also over 20,000 entries of 255-byte
 #    names), PLACE of 100,000 blocks in one frame, chunk-server and admin
 #    requests from a client; (admin role) impossible goals, block sizes and
-#    server ids;
+#    server ids; (chunk-server role) reports before registering, a taken
+#    id, registering twice, impossible inventories and capacities;
 #  - both: thousands of well-formed requests of every type, from every
 #    role, with values aimed at existing inodes, names and block ids and at
 #    the extremes (each must be answered).
@@ -67,6 +68,8 @@ all_alive
 run meta-lies --server "$META_ADDR" meta lies
 all_alive
 run adm-lies --server "$META_ADDR" meta adm-lies
+all_alive
+run cs-lies --server "$META_ADDR" meta cs-lies
 all_alive
 run bigdir --server "$META_ADDR" --count 20000 meta bigdir
 all_alive

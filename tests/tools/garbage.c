@@ -1213,7 +1213,8 @@ static void usage(void)
 		"               meta|chunk COMMAND\n"
 		"commands: health random oversize truncate flags types prehello hello reply\n"
 		"          slowloris slowread churn schema fuzz | chunk: lies | meta: lies adm-lies bigdir dump\n"
-		"          fake-cs [--ids FILE of 'HEXID LEN' lines]\n");
+		"          fake-cs [--ids FILE of 'HEXID LEN' lines] cs-lies\n"
+		"          cs-register --count ID\n");
 	exit(2);
 }
 
@@ -1230,7 +1231,7 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "--server")) g_opts.server = v, i++;
 		else if (!strcmp(a, "--meta")) g_opts.meta = v, i++;
 		else if (!strcmp(a, "--auth")) g_opts.auth = v, i++;
-		else if (!strcmp(a, "--count")) g_opts.count = atoi(v), i++;
+		else if (!strcmp(a, "--count")) g_opts.count = (int)strtoul(v, NULL, 0), i++;
 		else if (!strcmp(a, "--seconds")) g_opts.seconds = atoi(v), i++;
 		else if (!strcmp(a, "--seed")) g_opts.seed = strtoull(v, NULL, 0), i++;
 		else if (!strcmp(a, "--ids")) ids = v, i++;
@@ -1270,6 +1271,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(cmd, "bigdir") && is_meta) rc = cmd_bigdir();
 	else if (!strcmp(cmd, "dump") && is_meta) rc = cmd_dump();
 	else if (!strcmp(cmd, "fake-cs") && is_meta) rc = cmd_fake_cs(ids);
+	else if (!strcmp(cmd, "cs-lies") && is_meta) rc = cmd_cs_lies();
+	else if (!strcmp(cmd, "cs-register") && is_meta) rc = cmd_cs_register();
 	else usage();
 	return rc || n_fail ? 1 : 0;
 }

@@ -85,5 +85,7 @@ int cmd_adm_lies(void);
 int cmd_bigdir(void);
 int cmd_dump(void);
 int cmd_fake_cs(const char *ids_path);
+int cmd_cs_lies(void);
+int cmd_cs_register(void);
 
 #endif

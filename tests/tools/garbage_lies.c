@@ -843,6 +843,87 @@ int cmd_bigdir(void)
 	return 0;
 }
 
+/* A chunk-server session that lies to metad about itself: reports before
+ * registering, registering twice, taking a connected server's id, ids at
+ * the top of the u32 range, absurd capacities and inventories. */
+static int32_t cs_register(struct g_conn *c, uint32_t id, const char *addr, uint32_t *got)
+{
+	struct proto_wbuf *w = g_wb();
+	struct proto_rbuf r;
+	int32_t st = -EIO;
+
+	proto_put_u32(w, id);
+	proto_put_str(w, addr);
+	proto_put_u64(w, 1ULL << 30);
+	proto_put_u64(w, 1ULL << 31);	/* more free than total */
+	proto_put_u32(w, 0);
+	*got = 0;
+	if (g_call(c, MSG_CS_REGISTER, w, &st, &r) == 0 && st == 0)
+		proto_get_u32(&r, got);
+	return st;
+}
+
+int cmd_cs_lies(void)
+{
+	struct g_conn c;
+	struct proto_wbuf *w;
+	struct blk_id id;
+	uint32_t got, first;
+	int32_t st;
+
+	g_opts.role = PROTO_ROLE_CHUNKD;
+	if (g_login(&c, g_opts.server, NULL))
+		return g_bad("cs-lies: login failed"), 1;
+	w = g_wb();
+	proto_put_u8(w, 1);
+	proto_put_u32(w, 0);
+	g_call(&c, MSG_CS_INVENTORY, w, &st, NULL);
+	g_expect("CS_INVENTORY before CS_REGISTER", st, 1, ANY_NEG);
+	g_expect("CS_REGISTER as server 1, which is connected", cs_register(&c, 1, "127.0.0.1:9", &got),
+		 1, -EEXIST);
+	st = cs_register(&c, 0, "127.0.0.1:9", &first);
+	g_expect("CS_REGISTER as a new server", st, 1, 0);
+	st = cs_register(&c, 0, "127.0.0.1:10", &got);
+	printf("note: a second CS_REGISTER on one connection: status %d, id %u (first %u)\n", st,
+	       got, first);
+	w = g_wb();
+	proto_put_u8(w, 1);
+	proto_put_u32(w, 3);
+	for (int i = 0; i < 3; i++) {
+		g_rnd_id(&id);
+		proto_put_blkid(w, &id);
+		proto_put_u32(w, i == 0 ? 0 : i == 1 ? (8u << 20) + 1 : UINT32_MAX);
+	}
+	g_call(&c, MSG_CS_INVENTORY, w, &st, NULL);
+	g_ok("inventory of impossible lengths: status %d", st);
+	w = g_wb();
+	for (int i = 0; i < 4; i++)
+		proto_put_u64(w, UINT64_MAX - (uint64_t)i);
+	proto_put_u32(w, UINT32_MAX);
+	proto_put_u32(w, UINT32_MAX);
+	g_call(&c, MSG_CS_HEARTBEAT, w, &st, NULL);
+	g_ok("heartbeat with capacities near 2^64 and every flag: status %d", st);
+	g_close(&c);
+	return 0;
+}
+
+/* Registers with the given id (u32, may be the top of the range) and
+ * leaves: the id allocator must not be bent by it. */
+int cmd_cs_register(void)
+{
+	struct g_conn c;
+	uint32_t got;
+	int32_t st;
+
+	g_opts.role = PROTO_ROLE_CHUNKD;
+	if (g_login(&c, g_opts.server, NULL))
+		return g_bad("cs-register: login failed"), 1;
+	st = cs_register(&c, (uint32_t)g_opts.count, "127.0.0.1:9", &got);
+	printf("cs-register %u: status %d, id %u\n", (uint32_t)g_opts.count, st, got);
+	g_close(&c);
+	return 0;
+}
+
 /* ---- namespace dump, for comparing before and after a restart ---- */
 
 struct dump_ctx {
