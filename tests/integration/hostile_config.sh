@@ -2,7 +2,8 @@
 # Invariant 6, broken configuration: casfs-metad and casfs-chunkd given a
 # config file with a bad line exit non-zero at once with one line naming
 # FILE:LINE; a missing config file is one clear line too. metad refuses a
-# missing or foreign data folder. A chunk server whose data folder belongs
+# missing or foreign data folder; chunkd a data folder whose parent is
+# missing. A chunk server whose data folder belongs
 # to another cluster refuses to serve it (exits non-zero, says so) and the
 # other cluster never lists it; its blocks are untouched. A damaged
 # chunkd.id is refused with one line.
@@ -52,6 +53,14 @@ expect_refusal "no such data folder" "$METAD" --listen 127.0.0.1:0 --data "$T/no
 mkdir -p "$T/foreign"
 printf 'format = 1\nuuid = not-a-uuid\nkey_seed = zz\n' >"$T/foreign/cluster"
 expect_refusal "cluster" "$METAD" --listen 127.0.0.1:0 --data "$T/foreign"
+
+# --- chunkd: a data folder under a missing parent
+timeout 20 "$CHUNKD" --data "$T/no-such-disk/casfs" --meta 127.0.0.1:1 --listen 127.0.0.1:0 \
+	>"$T/nodisk.out" 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "chunkd served a data folder under a missing parent (rc $rc)"
+grep -q "no-such-disk/casfs" "$T/nodisk.out" || fail "chunkd's refusal does not name the folder: $(head -3 "$T/nodisk.out")"
+check "nothing was created for the missing folder" test ! -e "$T/no-such-disk"
 
 # --- chunkd: a data folder of another cluster
 cluster_start_metad
