@@ -2,7 +2,8 @@
  * per (session, owner). flock and POSIX locks do not interact (as on
  * Linux). A LOCK that cannot be granted either fails with -EAGAIN or, with
  * wait set, has its reply parked here until it can be granted; an UNLOCK by
- * the same owner cancels that wait (-EINTR). Everything a session holds or
+ * the same owner cancels that wait (-EINTR); a POSIX wait that would close
+ * a cycle of waiters fails with -EDEADLK. Everything a session holds or
  * waits for goes when the session ends, so a dead client never wedges
  * others. Every change to the held locks is logged before its reply (see
  * meta_lock.h), so locks survive restarts; waits do not (the client's
@@ -132,6 +133,38 @@ static void cut_range(struct meta_lock_table *t, const struct meta_lk *who)
 	}
 }
 
+/* 1 if the owner of `from` waits, directly or through other waiters, for a
+ * POSIX lock that target's owner holds. Depth-bounded: real wait chains
+ * are short, and a bound keeps a hostile pattern from costing much. */
+static int waits_for(struct meta_lock_table *t, const struct meta_lk *from,
+		     const struct meta_lk *target, int depth)
+{
+	if (depth > 8)
+		return 0;
+	for (struct meta_lk *w = t->waiting; w; w = w->next) {
+		if (w->kind != MSG_LOCK_POSIX || !same_owner(w, from))
+			continue;
+		for (struct meta_lk *l = t->held; l; l = l->next) {
+			if (!conflicts(l, w))
+				continue;
+			if (same_owner(l, target) || waits_for(t, l, target, depth + 1))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* POSIX only (as on Linux): would want waiting close a cycle? */
+static int would_deadlock(struct meta_lock_table *t, const struct meta_lk *want)
+{
+	if (want->kind != MSG_LOCK_POSIX)
+		return 0;
+	for (struct meta_lk *l = t->held; l; l = l->next)
+		if (conflicts(l, want) && waits_for(t, l, want, 0))
+			return 1;
+	return 0;
+}
+
 static void grant(struct meta_lock_table *t, const struct meta_lk *want)
 {
 	struct meta_lk *l = xmalloc(sizeof(*l));
@@ -243,6 +276,8 @@ int meta_lock_lock(struct meta_srv *srv, struct meta_conn *conn, uint64_t reqid,
 	}
 	if (!wait)
 		return -EAGAIN;
+	if (would_deadlock(t, &want))
+		return -EDEADLK;
 	{
 		struct meta_lk *w = xmalloc(sizeof(*w)), **pp = &t->waiting;
 

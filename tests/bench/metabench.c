@@ -915,6 +915,21 @@ static int cmd_selftest(const char *addr, int timeout_ms)
 			 type, (unsigned long long)s0, (unsigned long long)e0);
 	}
 
+	/* A POSIX wait that would close a cycle fails with EDEADLK. */
+	st_lock(&a, ino, 5, MSG_LOCK_POSIX, MSG_LOCK_WRITE, 1000, 1009, 0);
+	ST_CHECK(st_status(&a) == 0, "posix a 1000");
+	st_lock(&b, ino, 6, MSG_LOCK_POSIX, MSG_LOCK_WRITE, 2000, 2009, 0);
+	ST_CHECK(st_status(&b) == 0, "posix b 2000");
+	st_lock(&a, ino, 5, MSG_LOCK_POSIX, MSG_LOCK_WRITE, 2000, 2009, 1);
+	ST_CHECK(mc_send(&a) == 0, "send");
+	st_lock(&b, ino, 6, MSG_LOCK_POSIX, MSG_LOCK_WRITE, 1000, 1009, 1);
+	ST_CHECK(st_status(&b) == -EDEADLK, "deadlock not detected");
+	st_lock(&b, ino, 6, MSG_LOCK_POSIX, MSG_LOCK_UNLOCK, 2000, 2009, 0);
+	ST_CHECK(st_status(&b) == 0, "unlock b 2000");
+	ST_CHECK(mc_recv(&a, &st) == 0 && st == 0, "a's wait not granted after the unlock: %d", st);
+	st_lock(&a, ino, 5, MSG_LOCK_POSIX, MSG_LOCK_UNLOCK, 0, UINT64_MAX, 0);
+	ST_CHECK(st_status(&a) == 0, "unlock a");
+
 	/* Session loss: a's lock and a's open of an unlinked file go when its
 	 * session expires, and b's blocked lock is then granted. */
 	ST_CHECK(st_create(&a, "doomed", &ino3) == 0, "create doomed");
