@@ -21,7 +21,8 @@
 struct fake {
 	int lfd;
 	char addr[64];
-	int mode;		/* 0: reverse order, 1: drop then answer */
+	int mode;		/* 0: reverse order, 1: drop then answer, 2: expire */
+	uint64_t reopened_ino;
 	uint64_t first_reqid, resent_reqid;
 	uint64_t resumed_session;
 	int hellos;
@@ -40,8 +41,9 @@ static void reply_frame(int fd, uint16_t type, uint64_t reqid, const struct casf
 	proto_wbuf_free(&w);
 }
 
-/* Answers one HELLO on fd; records the session the client asked for. */
-static void serve_hello(struct fake *f, int fd)
+/* Answers one HELLO on fd; records the session the client asked for. With
+ * is_stale, a resume is refused with -ESTALE (the session expired). */
+static void serve_hello_ex(struct fake *f, int fd, int is_stale, uint64_t new_session)
 {
 	struct proto_wbuf in, w;
 	struct proto_hdr h;
@@ -66,16 +68,26 @@ static void serve_hello(struct fake *f, int fd)
 	proto_get_u64(&r, &session);
 	f->resumed_session = session;
 	f->hellos++;
+	if (is_stale && session) {
+		proto_reply_begin(&w, MSG_HELLO, h.reqid, -ESTALE);
+		goto send;
+	}
 	proto_reply_begin(&w, MSG_HELLO, h.reqid, 0);
 	proto_put_u16(&w, PROTO_VERSION);
 	proto_put_uuid(&w, &u);
-	proto_put_u64(&w, 7);
+	proto_put_u64(&w, new_session);
 	proto_put_bytes(&w, seed, sizeof(seed));
 	proto_put_u32(&w, 30000);
+send:
 	proto_frame_finish(&w);
 	assert_int_equal(net_frame_write(fd, &w), 0);
 	proto_wbuf_free(&in);
 	proto_wbuf_free(&w);
+}
+
+static void serve_hello(struct fake *f, int fd)
+{
+	serve_hello_ex(f, fd, 0, 7);
 }
 
 static void *fake_main(void *arg)
@@ -106,6 +118,31 @@ static void *fake_main(void *arg)
 			a.ino = ino[i];
 			reply_frame(fd, MSG_GETATTR, h[i].reqid, &a);
 		}
+	} else if (f->mode == 2) {
+		struct proto_rbuf r;
+
+		assert_int_equal(net_frame_read(fd, PROTO_FRAME_MAX, &h[0], &in), 0);
+		f->first_reqid = h[0].reqid;
+		close(fd);
+		/* The resume is refused; the client opens session 8 and
+		 * re-opens what it had open before re-sending. */
+		fd = accept(f->lfd, NULL, NULL);
+		serve_hello_ex(f, fd, 1, 0);
+		close(fd);
+		fd = accept(f->lfd, NULL, NULL);
+		serve_hello_ex(f, fd, 1, 8);
+		assert_int_equal(net_frame_read(fd, PROTO_FRAME_MAX, &h[1], &in), 0);
+		assert_int_equal(h[1].type, MSG_OPEN);
+		proto_rbuf_init(&r, in.data, in.len);
+		proto_get_u64(&r, &f->reopened_ino);
+		memset(&a, 0, sizeof(a));
+		a.ino = f->reopened_ino;
+		reply_frame(fd, MSG_OPEN, h[1].reqid, &a);
+		assert_int_equal(net_frame_read(fd, PROTO_FRAME_MAX, &h[1], &in), 0);
+		f->resent_reqid = h[1].reqid;
+		memset(&a, 0, sizeof(a));
+		a.ino = 42;
+		reply_frame(fd, MSG_GETATTR, h[1].reqid, &a);
 	} else {
 		assert_int_equal(net_frame_read(fd, PROTO_FRAME_MAX, &h[0], &in), 0);
 		f->first_reqid = h[0].reqid;
@@ -222,6 +259,29 @@ static void test_resend_after_drop(void **state)
 	close(f.lfd);
 }
 
+static void test_expired_session(void **state)
+{
+	struct fake f = { .mode = 2 };
+	struct cl_meta_opts o = { 0 };
+	struct cl_meta *m;
+	uint64_t got = 0;
+	pthread_t t;
+
+	(void)state;
+	fake_start(&f, &t);
+	o.addr = f.addr;
+	assert_int_equal(cl_meta_open(&o, &m), 0);
+	cl_meta_note_open(m, 55, 1);
+	assert_int_equal(getattr(m, 42, &got), 0);
+	assert_int_equal(got, 42);
+	assert_int_equal(cl_meta_session(m), 8);		/* a new session */
+	assert_int_equal(f.reopened_ino, 55);		/* open inode re-opened */
+	assert_int_equal(f.resent_reqid, f.first_reqid);
+	cl_meta_close(m);
+	pthread_join(t, NULL);
+	close(f.lfd);
+}
+
 static void test_unreachable(void **state)
 {
 	struct cl_meta_opts o = { .addr = "127.0.0.1:1" };
@@ -237,6 +297,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_out_of_order_replies),
 		cmocka_unit_test(test_resend_after_drop),
+		cmocka_unit_test(test_expired_session),
 		cmocka_unit_test(test_unreachable),
 	};
 
