@@ -123,7 +123,12 @@ cmp "$T/pu" "$M/pu" || fail "punched range does not read as zeros"
 check "punch keeps size" [ "$(stat -c %s "$M/pu")" = 5000000 ]
 
 # copy_file_range: block-aligned -> block references (no new data)
+unique() {
+	"$CASFS_BIN/casfs" --meta "$META_ADDR" --json status |
+		python3 -c "import json,sys; print(json.load(sys.stdin)['unique_bytes'])"
+}
 head -c $((8 << 20)) /dev/urandom >"$M/cfr-src"
+u0=$(unique)
 python3 - "$M/cfr-src" "$M/cfr-dst" <<'PY' || fail "copy_file_range"
 import os, sys
 s = os.open(sys.argv[1], os.O_RDONLY)
@@ -137,7 +142,18 @@ while done < n:
 os.close(s); os.close(d)
 PY
 cmp "$M/cfr-src" "$M/cfr-dst" || fail "copy_file_range copy differs"
+u1=$(unique)
+check "reference copy stored no new data ($u0 -> $u1)" [ $((u1 - u0)) -lt $((1 << 20)) ]
 cp --reflink=never "$M/cfr-src" "$M/cfr-cp" && cmp "$M/cfr-src" "$M/cfr-cp" || fail "cp"
+
+# special files and fsync of a directory
+mkfifo "$M/fifo" || fail "mkfifo"
+check "fifo type" [ -p "$M/fifo" ]
+mknod "$M/chr" c 1 3 || fail "mknod c"
+check "char device type" [ -c "$M/chr" ]
+check "char device numbers" [ "$(stat -c %t:%T "$M/chr")" = 1:3 ]
+python3 -c "import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.close(fd)" "$M/level1" ||
+	fail "fsync of a directory"
 
 # Permissions as a non-root user.
 U=65534
