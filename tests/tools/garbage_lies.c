@@ -300,7 +300,8 @@ static int32_t m_ino_op(struct g_conn *c, uint16_t type, uint64_t ino, struct ca
 	return st;
 }
 
-static int32_t m_rename(struct g_conn *c, uint64_t p1, const char *n1, uint64_t p2, const char *n2)
+static int32_t m_rename_flags(struct g_conn *c, uint64_t p1, const char *n1, uint64_t p2,
+			       const char *n2, uint32_t flags)
 {
 	struct proto_wbuf *w = g_wb();
 	int32_t st = -EIO;
@@ -309,8 +310,31 @@ static int32_t m_rename(struct g_conn *c, uint64_t p1, const char *n1, uint64_t 
 	proto_put_str(w, n1);
 	proto_put_u64(w, p2);
 	proto_put_str(w, n2);
-	proto_put_u32(w, 0);
+	proto_put_u32(w, flags);
 	meta_req(c, MSG_RENAME, w, &st, NULL);
+	return st;
+}
+
+static int32_t m_rename(struct g_conn *c, uint64_t p1, const char *n1, uint64_t p2, const char *n2)
+{
+	return m_rename_flags(c, p1, n1, p2, n2, 0);
+}
+
+static int32_t m_setmode(struct g_conn *c, uint64_t ino, uint32_t mode, struct casfs_attr *a)
+{
+	struct proto_wbuf *w = g_wb();
+	struct casfs_time t = { 0, 0 };
+	int32_t st = -EIO;
+
+	proto_put_u64(w, ino);
+	proto_put_u32(w, MSG_SETATTR_MODE);
+	proto_put_u32(w, mode);
+	proto_put_u32(w, 0);
+	proto_put_u32(w, 0);
+	proto_put_u64(w, 0);
+	proto_put_time(w, &t);
+	proto_put_time(w, &t);
+	meta_req(c, MSG_SETATTR, w, &st, a);
 	return st;
 }
 
@@ -476,6 +500,60 @@ int cmd_meta_lies(void)
 	       ANY_NEG);
 	g_expect("LINK to a directory", m_link(&c, dir.ino, CASFS_ROOT_INO, "dirlink"), 1, -EPERM);
 	g_expect("LINK to the root", m_link(&c, CASFS_ROOT_INO, dir.ino, "rootlink"), 1, -EPERM);
+	/* exchanges and type changes that would break the tree */
+	{
+		struct casfs_attr sub, odd;
+
+		if (m_entry(&c, MSG_MKDIR, dir.ino, "sub", 040755, &sub))
+			return g_bad("meta-lies: MKDIR sub failed"), 1;
+		g_expect("RENAME_EXCHANGE of a dir with its own child",
+			 m_rename_flags(&c, CASFS_ROOT_INO, name, dir.ino, "sub",
+					MSG_RENAME_EXCHANGE), 1, -EINVAL);
+		g_expect("RENAME_EXCHANGE of a child with its parent",
+			 m_rename_flags(&c, dir.ino, "sub", CASFS_ROOT_INO, name,
+					MSG_RENAME_EXCHANGE), 1, -EINVAL);
+		g_expect("RENAME with NOREPLACE|EXCHANGE",
+			 m_rename_flags(&c, dir.ino, "file", dir.ino, "sub",
+					MSG_RENAME_NOREPLACE | MSG_RENAME_EXCHANGE), 1, -EINVAL);
+		g_expect("RENAME with unknown flag 0x80",
+			 m_rename_flags(&c, dir.ino, "file", dir.ino, "f2", 0x80), 1, -EINVAL);
+		g_expect("RENAME a dir over a file", m_rename(&c, dir.ino, "sub", dir.ino, "file"), 1,
+			 -ENOTDIR);
+		g_expect("RENAME a file over a dir", m_rename(&c, dir.ino, "file", dir.ino, "sub"), 1,
+			 -EISDIR);
+		g_expect("RENAME onto itself", m_rename(&c, dir.ino, "file", dir.ino, "file"), 1, 0);
+		g_expect("MKNOD with a directory mode",
+			 m_entry(&c, MSG_MKNOD, dir.ino, "nod", 040755, &odd), 2, -EINVAL, -EPERM);
+		g_expect("MKNOD with a symlink mode",
+			 m_entry(&c, MSG_MKNOD, dir.ino, "nol", 0120777, &odd), 2, -EINVAL, -EPERM);
+		g_expect("MKNOD with type bits 0170000",
+			 m_entry(&c, MSG_MKNOD, dir.ino, "nox", 0170644, &odd), 2, -EINVAL, -EPERM);
+		st = m_entry(&c, MSG_CREATE, dir.ino, "cre", 040755, &odd);
+		if (st == 0 && (odd.mode & S_IFMT) != S_IFREG)
+			g_bad("CREATE with a directory mode made type %o", odd.mode & S_IFMT);
+		else
+			g_ok("CREATE with a directory mode: status %d, a regular file if made", st);
+		if (st == 0)
+			m_ino_op(&c, MSG_RELEASE, odd.ino, NULL);
+		st = m_setmode(&c, file.ino, 040755, &a);
+		if (st == 0 && (a.mode & S_IFMT) != S_IFREG)
+			g_bad("SETATTR mode 040755 turned a file into type %o", a.mode & S_IFMT);
+		else
+			g_ok("SETATTR mode with other type bits keeps the file a file (status %d)", st);
+		st = m_setmode(&c, sub.ino, 0100644, &a);
+		if (st == 0 && (a.mode & S_IFMT) != S_IFDIR)
+			g_bad("SETATTR mode 0100644 turned a directory into type %o", a.mode & S_IFMT);
+		else
+			g_ok("SETATTR mode with other type bits keeps the dir a dir (status %d)", st);
+		m_setmode(&c, file.ino, 0644, &a);
+		m_setmode(&c, sub.ino, 0755, &a);
+		{
+			uint64_t cnt;
+			int rc = m_readdir_all(&c, sub.ino, 100, &cnt, NULL, NULL);
+
+			g_expect("READDIR of the dir after the mode games", rc, 1, 0);
+		}
+	}
 	g_expect("MKDIR under a file", m_entry(&c, MSG_MKDIR, file.ino, "d", 040755, &a), 1,
 	       -ENOTDIR);
 	g_expect("GETATTR of inode 0", m_ino_op(&c, MSG_GETATTR, 0, &a), 1, ANY_NEG);
