@@ -27,6 +27,9 @@
  *   metabench selftest --meta ADDR --goal SECONDS
  *       protocol, session, re-send, lock and expiry checks against a metad
  *       whose session_timeout_ms is SECONDS * 1000.
+ *   metabench garbage --meta ADDR [--count N]
+ *       random frames (known and unknown types, random payloads, random
+ *       roles); metad must answer or close, and still serve afterwards.
  *   metabench session --meta ADDR          prints a new client session id
  *   metabench lock --meta ADDR --name NAME --goal 1|2
  *       a new session opens NAME and takes a read/write flock without
@@ -815,7 +818,7 @@ static int cmd_selftest(const char *addr, int timeout_ms)
 {
 	struct casfs_uuid zero = { { 0 } }, other;
 	struct mc a, b, x;
-	uint64_t ino, ino2, ino3, sess_a;
+	uint64_t ino, ino2, ino3, sess_a, wait_reqid;
 	int32_t st;
 	uint8_t junk[64];
 
@@ -876,6 +879,8 @@ static int cmd_selftest(const char *addr, int timeout_ms)
 	ST_CHECK(st_status(&b) == -EAGAIN, "conflicting flock granted");
 	st_lock(&b, ino, 1, MSG_LOCK_FLOCK, MSG_LOCK_WRITE, 0, 0, 1);
 	ST_CHECK(mc_send(&b) == 0, "send");
+	mc_begin(&b, MSG_PING);
+	ST_CHECK(mc_call(&b, &st) == 0 && st == 0, "ping b");
 	st_lock(&a, ino, 1, MSG_LOCK_FLOCK, MSG_LOCK_UNLOCK, 0, 0, 0);
 	ST_CHECK(st_status(&a) == 0, "unlock a");
 	ST_CHECK(mc_recv(&b, &st) == 0 && st == 0, "waiting flock not granted: %d", st);
@@ -922,6 +927,9 @@ static int cmd_selftest(const char *addr, int timeout_ms)
 	ST_CHECK(st_status(&b) == 0, "posix b 2000");
 	st_lock(&a, ino, 5, MSG_LOCK_POSIX, MSG_LOCK_WRITE, 2000, 2009, 1);
 	ST_CHECK(mc_send(&a) == 0, "send");
+	/* A PING answered on a's connection proves a's wait is registered. */
+	mc_begin(&a, MSG_PING);
+	ST_CHECK(mc_call(&a, &st) == 0 && st == 0, "ping a");
 	st_lock(&b, ino, 6, MSG_LOCK_POSIX, MSG_LOCK_WRITE, 1000, 1009, 1);
 	ST_CHECK(st_status(&b) == -EDEADLK, "deadlock not detected");
 	st_lock(&b, ino, 6, MSG_LOCK_POSIX, MSG_LOCK_UNLOCK, 2000, 2009, 0);
@@ -939,11 +947,14 @@ static int cmd_selftest(const char *addr, int timeout_ms)
 	ST_CHECK(st_status(&b) == 0, "open unlinked inode must live");
 	st_lock(&b, ino, 2, MSG_LOCK_POSIX, MSG_LOCK_WRITE, 0, 10, 1);
 	ST_CHECK(mc_send(&b) == 0, "send");
+	wait_reqid = b.reqid;
+	mc_begin(&b, MSG_PING);
+	ST_CHECK(mc_call(&b, &st) == 0 && st == 0, "ping b");
 	close(a.fd);
 	a.fd = -1;
 	{
 		double t0 = now_s();
-		uint64_t lock_reqid = b.reqid;
+		uint64_t lock_reqid = wait_reqid;
 		int granted = 0;
 
 		/* b keeps its own session alive with PINGs while it waits. */
@@ -977,6 +988,61 @@ static int cmd_selftest(const char *addr, int timeout_ms)
 	mc_close(&a);
 	mc_close(&b);
 	printf("selftest: ok\n");
+	return 0;
+}
+
+/* Sends count frames of random types (catalogue and unknown) with random
+ * payloads, half of them after a HELLO of a random role, reconnecting
+ * whenever metad closes the connection. metad must survive all of it. */
+static int cmd_garbage(const char *addr, long count)
+{
+	size_t ncat;
+	const struct msg_info *cat = msg_catalogue(&ncat);
+	unsigned seed = 4242;
+	struct mc c;
+	long closes = 0, replies = 0;
+
+	memset(&c, 0, sizeof(c));
+	c.fd = -1;
+	for (long i = 0; i < count; i++) {
+		uint8_t payload[256];
+		uint32_t len = (uint32_t)rand_r(&seed) % sizeof(payload);
+		uint16_t type = rand_r(&seed) % 8 ? cat[rand_r(&seed) % ncat].type
+						  : (uint16_t)rand_r(&seed);
+		int32_t st;
+
+		if (c.fd < 0) {
+			int rc = rand_r(&seed) % 2 ? mc_connect(&c, addr, (uint8_t)(1 + rand_r(&seed) % 3))
+						   : net_connect(addr, 2000, &c.fd);
+
+			if (rc && c.fd < 0)
+				return 1;
+			if (!c.ib) {
+				proto_wbuf_init(&c.w);
+				proto_wbuf_init(&c.in);
+				proto_wbuf_init(&c.out);
+				c.ib = xmalloc(MC_READ_AHEAD);
+			}
+		}
+		for (uint32_t k = 0; k < len; k++)
+			payload[k] = (uint8_t)(rand_r(&seed) % 4 ? rand_r(&seed) % 4 : rand_r(&seed));
+		mc_begin(&c, type);
+		proto_put_raw(&c.w, payload, len);
+		if (mc_call(&c, &st)) {
+			closes++;
+			mc_close(&c);
+			c.fd = -1;
+			continue;
+		}
+		replies++;
+	}
+	mc_close(&c);
+	if (mc_connect(&c, addr, PROTO_ROLE_CLIENT)) {
+		fprintf(stderr, "garbage: metad no longer answers\n");
+		return 1;
+	}
+	mc_close(&c);
+	printf("garbage: %ld replies, %ld closed connections, metad alive\n", replies, closes);
 	return 0;
 }
 
@@ -1463,6 +1529,8 @@ int main(int argc, char **argv)
 		mc_close(&c);
 		return rc ? 1 : st == 0 ? 0 : st == -EAGAIN ? 3 : 1;
 	}
+	if (!strcmp(argv[1], "garbage") && meta)
+		return cmd_garbage(meta, count < 0 ? 20000 : count);
 	if (!strcmp(argv[1], "selftest") && meta)
 		return cmd_selftest(meta, goal * 1000);
 	if (!strcmp(argv[1], "bench") && bin)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# metad protocol and sessions: a garbage frame closes only that connection;
+# metad protocol and sessions: a garbage frame closes only that connection,
+# and 20,000 random frames of every type leave metad serving;
 # HELLO refuses bad versions, roles, other clusters and unknown sessions; a
 # mutation re-sent after a reconnect is answered once, not applied twice;
 # flock and POSIX locks conflict across sessions, blocking waits are granted
@@ -16,6 +17,8 @@ cluster_start_metad --session-timeout-ms 2000
 "$MB" selftest --meta "$META_ADDR" --goal 2 || fail "selftest failed: $(tail -5 "$T/metad.log")"
 kill -0 "$(cluster_pid metad)" || fail "metad died"
 grep -q "bad frame header" "$T/metad.log" || fail "the garbage frame was not logged"
+"$MB" garbage --meta "$META_ADDR" --count 20000 || fail "random frames broke metad: $(tail -5 "$T/metad.log")"
+kill -0 "$(cluster_pid metad)" || fail "metad died of random frames"
 
 # Sessions survive a metad restart, from the changelog and from a checkpoint.
 s1=$("$MB" session --meta "$META_ADDR") || fail "new session"
