@@ -51,7 +51,8 @@ static int cs_live(const struct meta_cs *cs)
 	return cs && cs->is_up;
 }
 
-int meta_cs_usable(const struct meta_cs *cs)
+/* Whether new copies may go to cs. */
+static int cs_usable(const struct meta_cs *cs)
 {
 	return cs && cs->is_up && cs->conn && !cs->is_draining &&
 	       !(cs->flags & (MSG_CS_FULL | MSG_CS_DISK_FAILED)) && cs->free > 0;
@@ -336,7 +337,7 @@ static struct meta_cs *pick_server(struct meta_srv *srv, const uint32_t *chain, 
 			struct meta_cs *cs = srv->cs[i];
 			int taken = 0;
 
-			if (!meta_cs_usable(cs) || cs->free < need)
+			if (!cs_usable(cs) || cs->free < need)
 				continue;
 			if (limit_inflight && cs->inflight >= srv->conf.repair_per_server)
 				continue;
@@ -398,7 +399,7 @@ int meta_cs_place(struct meta_srv *srv, const uint8_t *payload, size_t len, stru
 		for (unsigned k = 0; b && k < b->nloc && cn < goal; k++) {
 			struct meta_cs *cs = meta_cs_find(srv, b->locs[k]);
 
-			if (meta_cs_usable(cs))
+			if (cs_usable(cs))
 				chain[cn++] = cs->id;
 		}
 		while (cn < goal) {

@@ -146,7 +146,6 @@ void meta_srv_close_all(struct meta_srv *srv);
 
 /* meta_cs.c */
 struct meta_cs *meta_cs_find(struct meta_srv *srv, uint32_t id);
-int meta_cs_usable(const struct meta_cs *cs);
 int meta_cs_handle(struct meta_conn *conn, uint16_t type, uint64_t reqid,
 		   const uint8_t *payload, size_t len, struct proto_wbuf *out);
 void meta_cs_reply(struct meta_conn *conn, struct meta_out_req *req, int32_t status);
