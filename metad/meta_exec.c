@@ -99,7 +99,8 @@ static int do_readdir(struct meta_exec *x, struct proto_rbuf *r, struct proto_wb
 	proto_get_u32(r, &max);
 	proto_wbuf_init(&tmp);
 	c.out = &tmp;
-	c.max = max;
+	/* 0 asks for "as many as fit". */
+	c.max = max ? max : UINT32_MAX;
 	rc = meta_ns_readdir(x->ns, ino, cursor, readdir_cb, &c);
 	if (!rc && out) {
 		proto_put_u8(out, !c.more);

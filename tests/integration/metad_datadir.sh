@@ -69,11 +69,26 @@ printf '\x80\x00\x00\x00\x01\x00\x0c' >>"$seg"
 cluster_start_metad
 "$MB" verify --meta "$META_ADDR" --id 1 --log "$T/acked" || fail "acknowledged changes lost after a torn tail"
 grep -q "dropping torn record" "$T/metad.log" || fail "torn record not reported"
-cluster_kill metad TERM
+# KILL, not TERM: a clean stop would checkpoint and drop the old segments.
+cluster_kill metad KILL
 # A corrupt record in the middle is a hard error naming the offset.
 seg=$(ls "$T"/meta/changelog.* | sort -t. -k2 -n | head -1)
 size=$(stat -c %s "$seg")
 [ "$size" -gt 1000 ] || fail "changelog segment unexpectedly small ($size)"
 printf '\xff' | dd of="$seg" bs=1 seek=200 conv=notrunc status=none
 expect_fail "corrupt record at offset" "${SERVE[@]}" "$T/meta"
+
+# A clean stop leaves a checkpoint with everything: nothing to replay.
+rm -rf "$T/meta2"
+"$METAD" --format --data "$T/meta2" >/dev/null || fail "format"
+start_daemon m2 "$METAD" --data "$T/meta2" --listen 127.0.0.1:0 --addr-file "$T/m2.addr"
+wait_for 20 read_addr "$T/m2.addr" || fail "metad 2 did not start"
+"$MB" writer --meta "$(cat "$T/m2.addr")" --id 2 --log "$T/acked2" --count 20 || fail "writer 2"
+cluster_kill m2 TERM
+grep -q "written at shutdown" "$T/m2.log" || fail "no checkpoint at shutdown: $(tail -3 "$T/m2.log")"
+rm -f "$T/m2.addr"
+start_daemon m2 "$METAD" --data "$T/meta2" --listen 127.0.0.1:0 --addr-file "$T/m2.addr"
+wait_for 20 read_addr "$T/m2.addr" || fail "metad 2 did not restart"
+grep -q "+ 0 changelog records" "$T/m2.log" || fail "records replayed after a clean stop: $(tail -3 "$T/m2.log")"
+"$MB" verify --meta "$(cat "$T/m2.addr")" --id 2 --log "$T/acked2" || fail "changes lost across a clean stop"
 echo PASS
