@@ -16,7 +16,7 @@ $(BUILD)/tests/test_fs_%: $(BUILD)/tests/unit/test_fs_%.o $(LIBCASFS)
 # so they need no second copy of the library rules.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/%)
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 -I. -fsanitize=fuzzer,address,undefined
 
 .PHONY: fuzz-targets
 fuzz-targets: $(FUZZ_BINS)

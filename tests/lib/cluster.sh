@@ -106,6 +106,12 @@ cluster_wait_chunkds() {
 	wait_for 30 cluster_servers_up "$1" || fail "only some chunk servers registered"
 }
 
+# is_mounted MNT: reads the mount table instead of stat()ing MNT, which would
+# block forever on a FUSE mount whose daemon is dead or hung.
+is_mounted() {
+	awk -v m="$1" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo
+}
+
 cluster_mount() {
 	local mnt=$1
 	shift
@@ -113,13 +119,18 @@ cluster_mount() {
 	"$CASFS_BIN/casfs-mount" -f "$META_ADDR" "$mnt" "$@" >>"$T/mount-$(basename "$mnt").log" 2>&1 &
 	CLUSTER_PIDS["mount:$mnt"]=$!
 	CLUSTER_MOUNTS+=("$mnt")
-	wait_for 20 mountpoint -q "$mnt" || fail "mount at $mnt did not come up: $(tail -5 "$T/mount-$(basename "$mnt").log")"
+	wait_for 20 is_mounted "$mnt" || fail "mount at $mnt did not come up: $(tail -5 "$T/mount-$(basename "$mnt").log")"
 }
 
 cluster_unmount() {
 	local mnt=$1 pid=${CLUSTER_PIDS["mount:$1"]:-}
-	if mountpoint -q "$mnt" 2>/dev/null; then
-		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null
+	if is_mounted "$mnt"; then
+		if ! timeout 15 fusermount3 -u "$mnt" 2>/dev/null; then
+			# A hung daemon: kill it so the kernel aborts the connection,
+			# then detach the mount point.
+			[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+			timeout 15 fusermount3 -uz "$mnt" 2>/dev/null
+		fi
 	fi
 	if [ -n "$pid" ]; then
 		wait_for 30 bash -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null
