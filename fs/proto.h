@@ -67,7 +67,9 @@ void proto_put_raw(struct proto_wbuf *w, const void *p, size_t len);
 /* u32 length + bytes. */
 void proto_put_bytes(struct proto_wbuf *w, const void *p, uint32_t len);
 /* u16 length + bytes, no NUL. Strings and names use the same encoding; names
- * are checked more strictly on decode. */
+ * are checked more strictly on decode. The caller checks the length first:
+ * a string over PROTO_STR_MAX is cut there, never sent whole (the client
+ * answers ENAMETOOLONG/ERANGE before it gets here). */
 void proto_put_str(struct proto_wbuf *w, const char *s);
 void proto_put_blkid(struct proto_wbuf *w, const struct blk_id *id);
 void proto_put_uuid(struct proto_wbuf *w, const struct casfs_uuid *u);
