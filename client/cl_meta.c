@@ -35,6 +35,8 @@
 #include "fs/net.h"
 #include "fs/xmalloc.h"
 
+/* At close, how long to wait for async requests (RELEASE) to be answered. */
+#define CL_META_DRAIN_MS 2000
 /* Connect attempts back off from 50 ms to 1 s: a restarted metad is usually
  * back within a second, and a second is short next to a FUSE timeout. */
 #define CL_META_BACKOFF_MIN_MS 50
@@ -48,6 +50,9 @@ struct cl_req {
 	struct proto_wbuf *rep;
 	int done;
 	int status;
+	int is_async;			/* nobody waits: the reader frees it */
+	struct proto_wbuf own_frame;	/* async: the request and reply */
+	struct proto_wbuf own_rep;
 	pthread_cond_t cond;
 	struct cl_req *prev, *next;
 };
@@ -70,6 +75,8 @@ struct cl_meta {
 	uint32_t timeout_ms;
 	uint64_t reconnects;
 	int is_stopping;
+	int nasync;			/* async requests not answered yet */
+	pthread_cond_t async_cond;
 	struct cl_req *pending;
 	struct cl_open *opens;
 	size_t nopens, capopens;
@@ -286,6 +293,18 @@ static void meta_reconnect(struct cl_meta *m)
 	}
 }
 
+/* Frees an answered or abandoned async request (m->mu held). */
+static void req_free_async(struct cl_meta *m, struct cl_req *r)
+{
+	if (r->status && r->status != -ESHUTDOWN)
+		log_debug("metad: async request %u failed: %s", r->type, strerror(-r->status));
+	proto_wbuf_free(&r->own_frame);
+	proto_wbuf_free(&r->own_rep);
+	free(r);
+	m->nasync--;
+	pthread_cond_broadcast(&m->async_cond);
+}
+
 static void *meta_reader(void *arg)
 {
 	struct cl_meta *m = arg;
@@ -339,7 +358,10 @@ static void *meta_reader(void *arg)
 				m->pending = r->next;
 			if (r->next)
 				r->next->prev = r->prev;
-			pthread_cond_signal(&r->cond);
+			if (r->is_async)
+				req_free_async(m, r);
+			else
+				pthread_cond_signal(&r->cond);
 		}
 		pthread_mutex_unlock(&m->mu);
 	}
@@ -390,6 +412,7 @@ int cl_meta_open(const struct cl_meta_opts *opts, struct cl_meta **out)
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_mutex_init(&m->send_mu, NULL);
 	pthread_cond_init(&m->ping_cond, NULL);
+	pthread_cond_init(&m->async_cond, NULL);
 	rc = meta_hello(m, &session, &fd);
 	if (rc) {
 		m->is_stopping = 1;
@@ -410,16 +433,28 @@ void cl_meta_close(struct cl_meta *m)
 	int had_threads;
 	struct cl_req *r;
 
+	struct cl_req *next;
+	struct timespec ts;
+
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->mu);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += CL_META_DRAIN_MS / 1000;
+	while (m->nasync > 0 && m->fd >= 0 &&
+	       pthread_cond_timedwait(&m->async_cond, &m->mu, &ts) == 0)
+		;
 	had_threads = m->gen != 0;
 	m->is_stopping = 1;
 	pthread_cond_broadcast(&m->ping_cond);
-	for (r = m->pending; r; r = r->next) {
+	for (r = m->pending; r; r = next) {
+		next = r->next;
 		r->status = -ESHUTDOWN;
 		r->done = 1;
-		pthread_cond_signal(&r->cond);
+		if (r->is_async)
+			req_free_async(m, r);
+		else
+			pthread_cond_signal(&r->cond);
 	}
 	m->pending = NULL;
 	if (m->fd >= 0)
@@ -434,6 +469,7 @@ void cl_meta_close(struct cl_meta *m)
 	pthread_mutex_destroy(&m->mu);
 	pthread_mutex_destroy(&m->send_mu);
 	pthread_cond_destroy(&m->ping_cond);
+	pthread_cond_destroy(&m->async_cond);
 	free(m->opens);
 	m->opens = NULL;
 	free(m->addr);
@@ -475,58 +511,97 @@ uint64_t cl_meta_reconnects(struct cl_meta *m)
 	return n;
 }
 
-int cl_meta_call(struct cl_meta *m, struct proto_wbuf *req, struct proto_wbuf *rep)
+/* Queues r (its frame finished) under a fresh request id and writes it
+ * when connected; otherwise the reconnect will. The write goes from wire,
+ * the caller's copy of the frame (it gets the same request id): an async r
+ * may be answered and freed by the reader at any moment once queued.
+ * -ESHUTDOWN when closing. */
+static int meta_submit(struct cl_meta *m, struct cl_req *r, struct proto_wbuf *wire)
 {
-	struct cl_req r = { .frame = req, .rep = rep };
-	uint64_t gen;
-	int rc;
+	uint64_t gen, le;
 
-	rc = proto_frame_finish(req);
-	if (rc)
-		return rc;
-	memcpy(&r.type, req->data + 4, 2);
-	r.type = le16toh(r.type);
-	pthread_cond_init(&r.cond, NULL);
+	memcpy(&r->type, r->frame->data + 4, 2);
+	r->type = le16toh(r->type);
 	pthread_mutex_lock(&m->mu);
 	if (m->is_stopping) {
 		pthread_mutex_unlock(&m->mu);
-		pthread_cond_destroy(&r.cond);
 		return -ESHUTDOWN;
 	}
-	r.reqid = m->next_reqid++;
-	{
-		uint64_t le = htole64(r.reqid);
-
-		memcpy(req->data + 8, &le, 8);
-	}
-	r.next = m->pending;
+	r->reqid = m->next_reqid++;
+	le = htole64(r->reqid);
+	memcpy(r->frame->data + 8, &le, 8);
+	memcpy(wire->data + 8, &le, 8);
+	r->prev = NULL;
+	r->next = m->pending;
 	if (m->pending)
-		m->pending->prev = &r;
-	m->pending = &r;
+		m->pending->prev = r;
+	m->pending = r;
+	if (r->is_async)
+		m->nasync++;
 	gen = m->gen;
 	pthread_mutex_unlock(&m->mu);
 
 	pthread_mutex_lock(&m->send_mu);
 	pthread_mutex_lock(&m->mu);
-	if (m->fd >= 0 && m->gen == gen && !r.done) {
+	if (m->fd >= 0 && m->gen == gen && !r->done) {
 		int fd = m->fd;
 
 		pthread_mutex_unlock(&m->mu);
 		/* A failed write is noticed by the reader, which reconnects and
 		 * re-sends this request. */
-		if (net_frame_write(fd, req))
+		if (net_frame_write(fd, wire))
 			shutdown(fd, SHUT_RDWR);
 	} else {
 		pthread_mutex_unlock(&m->mu);
 	}
 	pthread_mutex_unlock(&m->send_mu);
+	return 0;
+}
 
+int cl_meta_call(struct cl_meta *m, struct proto_wbuf *req, struct proto_wbuf *rep)
+{
+	struct cl_req r = { .frame = req, .rep = rep };
+	int rc;
+
+	rc = proto_frame_finish(req);
+	if (rc)
+		return rc;
+	pthread_cond_init(&r.cond, NULL);
+	rc = meta_submit(m, &r, req);
+	if (rc) {
+		pthread_cond_destroy(&r.cond);
+		return rc;
+	}
 	pthread_mutex_lock(&m->mu);
 	while (!r.done)
 		pthread_cond_wait(&r.cond, &m->mu);
 	pthread_mutex_unlock(&m->mu);
 	pthread_cond_destroy(&r.cond);
 	return r.status;
+}
+
+int cl_meta_post(struct cl_meta *m, struct proto_wbuf *req)
+{
+	struct cl_req *r;
+	int rc;
+
+	rc = proto_frame_finish(req);
+	if (rc)
+		return rc;
+	r = xcalloc(1, sizeof(*r));
+	r->is_async = 1;
+	proto_wbuf_init(&r->own_frame);
+	proto_wbuf_init(&r->own_rep);
+	proto_put_raw(&r->own_frame, req->data, req->len);
+	r->frame = &r->own_frame;
+	r->rep = &r->own_rep;
+	rc = meta_submit(m, r, req);
+	if (rc) {
+		proto_wbuf_free(&r->own_frame);
+		proto_wbuf_free(&r->own_rep);
+		free(r);
+	}
+	return rc;
 }
 
 void cl_meta_note_open(struct cl_meta *m, uint64_t ino, int delta)

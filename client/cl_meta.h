@@ -35,6 +35,12 @@ uint64_t cl_meta_session(struct cl_meta *m);
  * closing. */
 int cl_meta_call(struct cl_meta *m, struct proto_wbuf *req, struct proto_wbuf *rep);
 
+/* Like cl_meta_call, but nobody waits for the reply (a RELEASE needs no
+ * answer before close returns). The request is copied; it is re-sent
+ * across reconnects like any other, and cl_meta_close waits a moment for
+ * such requests to be answered. 0, -EMSGSIZE or -ESHUTDOWN. */
+int cl_meta_post(struct cl_meta *m, struct proto_wbuf *req);
+
 /* Counts opens per inode (called by the file layer after a successful
  * OPEN/CREATE and before RELEASE) so that a replacement session re-opens
  * them. */
