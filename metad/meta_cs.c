@@ -71,12 +71,61 @@ static void cs_forget_locs(struct meta_srv *srv, struct meta_cs *cs)
 	cs->nloc = 0;
 }
 
+struct meta_pdel {
+	struct blk_id id;
+	uint32_t count;
+};
+
+static uint64_t pdel_hash(const void *e)
+{
+	return blk_id_hash64(&((const struct meta_pdel *)e)->id);
+}
+
+static int pdel_match(const void *e, const void *key)
+{
+	return blk_id_equal(&((const struct meta_pdel *)e)->id, key);
+}
+
+static struct meta_pdel *pdel_find(const struct meta_cs *cs, const struct blk_id *id)
+{
+	return meta_htab_find(&cs->pending_dels, blk_id_hash64(id), pdel_match, id);
+}
+
+static void pdel_add(struct meta_cs *cs, const struct blk_id *id)
+{
+	struct meta_pdel *p = pdel_find(cs, id);
+
+	if (!p) {
+		p = xcalloc(1, sizeof(*p));
+		p->id = *id;
+		meta_htab_insert(&cs->pending_dels, p);
+	}
+	p->count++;
+}
+
+static void pdel_done(struct meta_cs *cs, const struct blk_id *id)
+{
+	struct meta_pdel *p = pdel_find(cs, id);
+
+	if (p && --p->count == 0) {
+		meta_htab_remove(&cs->pending_dels, p);
+		free(p);
+	}
+}
+
+static void pdel_clear(struct meta_cs *cs)
+{
+	for (uint32_t i = 0; i < cs->pending_dels.cap; i++)
+		free(cs->pending_dels.slots[i]);
+	meta_htab_free(&cs->pending_dels);
+}
+
 static void cs_add_block(struct meta_srv *srv, struct meta_cs *cs, const struct blk_id *id,
 			 uint32_t len)
 {
 	struct meta_block *b;
 
-	if (blk_id_is_null(id))
+	if (blk_id_is_null(id) || pdel_find(cs, id))
 		return;
 	b = meta_blk_get(meta_ns_blocks(srv->ns), id, len);
 	if (meta_blk_loc_add(b, cs->id))
@@ -118,6 +167,7 @@ static int do_register(struct meta_conn *conn, struct proto_rbuf *r, struct prot
 	if (!cs) {
 		cs = xcalloc(1, sizeof(*cs));
 		cs->id = id;
+		meta_htab_init(&cs->pending_dels, pdel_hash);
 		srv->cs = xrealloc(srv->cs, (srv->ncs + 1) * sizeof(*srv->cs));
 		srv->cs[srv->ncs++] = cs;
 	} else {
@@ -212,6 +262,12 @@ void meta_cs_reply(struct meta_conn *conn, struct meta_out_req *req, int32_t sta
 	struct meta_cs *source = meta_cs_find(srv, req->source);
 	struct meta_block *b;
 
+	if (req->type == MSG_CS_DELETE) {
+		for (uint32_t i = 0; target && i < req->nids; i++)
+			pdel_done(target, &req->ids[i]);
+		free(req->ids), req->ids = NULL;
+		return;
+	}
 	if (req->type != MSG_CS_REPLICATE)
 		return;
 	if (target && target->inflight)
@@ -536,8 +592,13 @@ static void flush_deletes(struct meta_srv *srv)
 
 				proto_wbuf_reset(&w);
 				proto_put_u32(&w, n);
-				for (uint32_t k = 0; k < n; k++)
+				for (uint32_t k = 0; k < n; k++) {
 					proto_put_blkid(&w, &cs->dels[at + k]);
+					pdel_add(cs, &cs->dels[at + k]);
+				}
+				what.ids = xmalloc(n * sizeof(*what.ids));
+				memcpy(what.ids, cs->dels + at, n * sizeof(*what.ids));
+				what.nids = n;
 				meta_conn_request(cs->conn, MSG_CS_DELETE, &w, &what);
 			}
 		}
@@ -778,6 +839,7 @@ static void cs_remove(struct meta_srv *srv, struct meta_cs *cs)
 		free(cs->labels[i]);
 	free(cs->labels);
 	free(cs->dels);
+	pdel_clear(cs);
 	free(cs);
 }
 

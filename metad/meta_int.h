@@ -46,6 +46,8 @@ struct meta_out_req {
 	uint16_t type;
 	struct blk_id id;
 	uint32_t target, source;
+	struct blk_id *ids;	/* CS_DELETE: the batch (owned; freed on reply) */
+	uint32_t nids;
 };
 
 struct meta_conn {
@@ -80,6 +82,9 @@ struct meta_cs {
 	uint64_t nloc;		/* blocks metad believes it holds */
 	struct blk_id *dels;	/* CS_DELETE batch being built */
 	uint32_t ndels, capdels;
+	/* Ids with a CS_DELETE in flight: a CS_ADDED for one of them was sent
+	 * before the delete ran and must not bring the location back. */
+	struct meta_htab pending_dels;
 };
 
 struct meta_parked {
@@ -131,7 +136,7 @@ int meta_srv_listen(struct meta_srv *srv, const char *addr, uint16_t *port);
 /* Queues a finished frame on conn. */
 void meta_conn_send(struct meta_conn *conn, const struct proto_wbuf *frame);
 /* Sends a request metad originates (CS_REPLICATE, CS_DELETE) and records it;
- * w holds the payload only. */
+ * payload holds the payload only. Takes ownership of what->ids. */
 void meta_conn_request(struct meta_conn *conn, uint16_t type, const struct proto_wbuf *payload,
 		       const struct meta_out_req *what);
 void meta_conn_close(struct meta_conn *conn, const char *why);

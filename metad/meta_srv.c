@@ -69,8 +69,10 @@ void meta_conn_request(struct meta_conn *conn, uint16_t type, const struct proto
 	struct meta_out_req *req;
 	struct proto_wbuf f;
 
-	if (conn->is_closed)
+	if (conn->is_closed) {
+		free(what->ids);
 		return;
+	}
 	req = xmalloc(sizeof(*req));
 	*req = *what;
 	req->type = type;
