@@ -384,7 +384,7 @@ int meta_cs_bmap(struct meta_srv *srv, const uint8_t *payload, size_t len, struc
 /* Picks a usable server not in chain[0..n), weighted by free space so
  * equal servers share the load; NULL if there is none. */
 static struct meta_cs *pick_server(struct meta_srv *srv, const uint32_t *chain, uint32_t n,
-				   uint32_t need, int limit_inflight)
+				   uint32_t need, int limit_inflight, const struct blk_id *id)
 {
 	uint64_t total = 0, x = 0;
 
@@ -396,6 +396,10 @@ static struct meta_cs *pick_server(struct meta_srv *srv, const uint32_t *chain, 
 			if (!cs_usable(cs) || cs->free < need)
 				continue;
 			if (limit_inflight && cs->inflight >= srv->conf.repair_per_server)
+				continue;
+			/* It is about to delete this very block: a copy stored
+			 * there now could vanish under the delete. */
+			if (pdel_find(cs, id))
 				continue;
 			for (uint32_t k = 0; k < n; k++)
 				taken |= chain[k] == cs->id;
@@ -459,7 +463,7 @@ int meta_cs_place(struct meta_srv *srv, const uint8_t *payload, size_t len, stru
 				chain[cn++] = cs->id;
 		}
 		while (cn < goal) {
-			struct meta_cs *cs = pick_server(srv, chain, cn, blen, 0);
+			struct meta_cs *cs = pick_server(srv, chain, cn, blen, 0, &id);
 
 			if (!cs)
 				break;
@@ -505,7 +509,8 @@ void meta_cs_commit_locs(struct meta_srv *srv, const uint8_t *payload, size_t le
 
 			proto_get_u32(&r, &cs_id);
 			cs = meta_cs_find(srv, cs_id);
-			if (b && cs && meta_blk_loc_add(b, cs->id))
+			/* A copy a pending CS_DELETE will remove does not count. */
+			if (b && cs && !pdel_find(cs, &id) && meta_blk_loc_add(b, cs->id))
 				cs->nloc++;
 		}
 	}
@@ -625,7 +630,7 @@ static void start_repair(struct meta_srv *srv, struct meta_block *b)
 	}
 	if (!source)
 		return;
-	target = pick_server(srv, chain, n, b->length, 1);
+	target = pick_server(srv, chain, n, b->length, 1, &b->id);
 	if (!target)
 		return;
 	proto_wbuf_init(&w);
