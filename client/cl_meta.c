@@ -397,6 +397,37 @@ static void *meta_pinger(void *arg)
 	return NULL;
 }
 
+/* Fails every waiting request with -ESHUTDOWN and stops reconnecting
+ * (m->mu held). */
+static void meta_stop_locked(struct cl_meta *m)
+{
+	struct cl_req *r, *next;
+
+	m->is_stopping = 1;
+	pthread_cond_broadcast(&m->ping_cond);
+	for (r = m->pending; r; r = next) {
+		next = r->next;
+		r->status = -ESHUTDOWN;
+		r->done = 1;
+		if (r->is_async)
+			req_free_async(m, r);
+		else
+			pthread_cond_signal(&r->cond);
+	}
+	m->pending = NULL;
+	if (m->fd >= 0)
+		shutdown(m->fd, SHUT_RDWR);
+}
+
+void cl_meta_abort(struct cl_meta *m)
+{
+	pthread_mutex_lock(&m->mu);
+	if (!m->is_stopping)
+		log_error("metad %s: giving up, pending calls fail", m->addr);
+	meta_stop_locked(m);
+	pthread_mutex_unlock(&m->mu);
+}
+
 int cl_meta_open(const struct cl_meta_opts *opts, struct cl_meta **out)
 {
 	struct cl_meta *m = xcalloc(1, sizeof(*m));
@@ -431,9 +462,6 @@ int cl_meta_open(const struct cl_meta_opts *opts, struct cl_meta **out)
 void cl_meta_close(struct cl_meta *m)
 {
 	int had_threads;
-	struct cl_req *r;
-
-	struct cl_req *next;
 	struct timespec ts;
 
 	if (!m)
@@ -441,24 +469,11 @@ void cl_meta_close(struct cl_meta *m)
 	pthread_mutex_lock(&m->mu);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += CL_META_DRAIN_MS / 1000;
-	while (m->nasync > 0 && m->fd >= 0 &&
+	while (m->nasync > 0 && m->fd >= 0 && !m->is_stopping &&
 	       pthread_cond_timedwait(&m->async_cond, &m->mu, &ts) == 0)
 		;
 	had_threads = m->gen != 0;
-	m->is_stopping = 1;
-	pthread_cond_broadcast(&m->ping_cond);
-	for (r = m->pending; r; r = next) {
-		next = r->next;
-		r->status = -ESHUTDOWN;
-		r->done = 1;
-		if (r->is_async)
-			req_free_async(m, r);
-		else
-			pthread_cond_signal(&r->cond);
-	}
-	m->pending = NULL;
-	if (m->fd >= 0)
-		shutdown(m->fd, SHUT_RDWR);
+	meta_stop_locked(m);
 	pthread_mutex_unlock(&m->mu);
 	if (had_threads) {
 		pthread_join(m->reader, NULL);

@@ -22,6 +22,10 @@ struct cl_meta_opts {
 int cl_meta_open(const struct cl_meta_opts *opts, struct cl_meta **out);
 /* Stops the threads, closes the connection; waiters get -ESHUTDOWN. */
 void cl_meta_close(struct cl_meta *m);
+/* Gives up on metad: every waiting and future call fails with -ESHUTDOWN
+ * and no reconnect is tried. For shutting down while metad is gone; the
+ * caller still calls cl_meta_close. Safe from any thread. */
+void cl_meta_abort(struct cl_meta *m);
 
 const struct blk_key *cl_meta_key(const struct cl_meta *m);
 const struct casfs_uuid *cl_meta_cluster(const struct cl_meta *m);

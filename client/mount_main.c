@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client/cl_cache.h"
@@ -156,33 +157,85 @@ out:
 
 struct sig_ctx {
 	struct fuse_session *se;
+	struct cl_meta *meta;
 	const char *mountpoint;
 	pthread_t main_thread;
 	sigset_t set;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	int is_synced;
+	int is_loop_done;
 };
+
+/* Seconds a SIGTERM waits for buffered data to reach the cluster before
+ * giving up on an unreachable metad (the process must end eventually). */
+#define MNT_STOP_GRACE_S 20
 
 static void on_wake(int sig)
 {
 	(void)sig;
 }
 
-/* Flushes the kernel's dirty pages through the still-running loop, then
- * ends the loop (the main thread is woken from its wait by SIGUSR1). */
-static void *signal_main(void *arg)
+static void *sync_main(void *arg)
 {
 	struct sig_ctx *s = arg;
-	int sig, fd;
+	int fd = open(s->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (sigwait(&s->set, &sig))
-		return NULL;
-	log_info("signal %d: flushing and unmounting %s", sig, s->mountpoint);
-	fd = open(s->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
 		syncfs(fd);
 		close(fd);
 	}
+	pthread_mutex_lock(&s->mu);
+	s->is_synced = 1;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Flushes the kernel's dirty pages through the still-running loop, then
+ * ends the loop (the main thread is woken from its wait by SIGUSR1). When
+ * metad stays unreachable past the grace time, pending calls are failed so
+ * that the process can end. */
+static void *signal_main(void *arg)
+{
+	struct sig_ctx *s = arg;
+	struct timespec ts;
+	pthread_t syncer;
+	int sig;
+
+	if (sigwait(&s->set, &sig))
+		return NULL;
+	pthread_mutex_lock(&s->mu);
+	if (s->is_loop_done) {
+		pthread_mutex_unlock(&s->mu);
+		return NULL;	/* unmounted: main asked us to quit */
+	}
+	pthread_mutex_unlock(&s->mu);
+	log_info("signal %d: flushing and unmounting %s", sig, s->mountpoint);
+	pthread_create(&syncer, NULL, sync_main, s);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += MNT_STOP_GRACE_S;
+	pthread_mutex_lock(&s->mu);
+	while (!s->is_synced && pthread_cond_timedwait(&s->cond, &s->mu, &ts) == 0)
+		;
+	if (!s->is_synced) {
+		log_error("data could not be flushed within %d s; giving up", MNT_STOP_GRACE_S);
+		cl_meta_abort(s->meta);
+	}
+	pthread_mutex_unlock(&s->mu);
 	fuse_session_exit(s->se);
 	pthread_kill(s->main_thread, SIGUSR1);
+	/* The loop ends once its workers return; one stuck waiting for an
+	 * unreachable metad is released by giving up on metad. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += MNT_STOP_GRACE_S;
+	pthread_mutex_lock(&s->mu);
+	while (!s->is_loop_done && pthread_cond_timedwait(&s->cond, &s->mu, &ts) == 0)
+		;
+	if (!s->is_loop_done)
+		cl_meta_abort(s->meta);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(syncer, NULL);
 	return NULL;
 }
 
@@ -348,6 +401,11 @@ int main(int argc, char **argv)
 	}
 	ctx.se = se;
 	sctx.se = se;
+	sctx.meta = ctx.meta;
+	sctx.is_synced = 0;
+	sctx.is_loop_done = 0;
+	pthread_mutex_init(&sctx.mu, NULL);
+	pthread_cond_init(&sctx.cond, NULL);
 	sctx.mountpoint = conf.mountpoint;
 	sctx.main_thread = pthread_self();
 	pthread_create(&sig_thread, NULL, signal_main, &sctx);
@@ -365,11 +423,19 @@ int main(int argc, char **argv)
 	}
 	rc = fuse_session_loop_mt(se, &lcfg);
 	status = rc < 0 ? 1 : 0;
+	pthread_mutex_lock(&sctx.mu);
+	sctx.is_loop_done = 1;
+	pthread_cond_broadcast(&sctx.cond);
+	pthread_mutex_unlock(&sctx.mu);
 	fuse_session_unmount(se);
 out:
 	if (has_sig_thread) {
-		pthread_cancel(sig_thread);
+		/* Wakes its sigwait if no signal came (fusermount3 -u); not
+		 * cancelled, as it may be giving up on metad for us. */
+		pthread_kill(sig_thread, SIGTERM);
 		pthread_join(sig_thread, NULL);
+		pthread_mutex_destroy(&sctx.mu);
+		pthread_cond_destroy(&sctx.cond);
 	}
 	cl_files_free(ctx.files);
 	ctx.files = NULL;

@@ -2,7 +2,8 @@
 # metad is SIGKILLed in the middle of a busy workload on a mount and
 # restarted on the same address: the mount carries on without a remount
 # (same process, same mount), the workload's calls complete without errors,
-# and every file closed before the kill is intact.
+# and every file closed before the kill is intact. Then metad dies for good:
+# SIGTERM still ends the mount, and waiting calls fail rather than hang.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/cluster.sh
@@ -60,4 +61,16 @@ for i in range(n):
         assert f.read() == want, i
 PY
 grep -q "reconnected" "$T/mount-mnt.log" || fail "the mount did not log a reconnect"
+
+# metad gone for good: SIGTERM still ends the mount (after a grace time
+# for flushing), and a call waiting on metad fails instead of hanging.
+cluster_kill metad KILL
+(echo late >"$M/late") 2>/dev/null &
+writer=$!
+sleep 1
+kill -TERM "$mount_pid"
+wait_for 60 bash -c "! kill -0 $mount_pid" || fail "mount did not exit with metad gone"
+wait_for 10 bash -c "! kill -0 $writer" || fail "a call waiting on metad still hangs"
+wait "$mount_pid" 2>/dev/null
+unset "CLUSTER_PIDS[mount:$M]"
 echo "mount_restart: ok (kill after $before files)"
