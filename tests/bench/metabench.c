@@ -1243,11 +1243,28 @@ static double b_run(struct bconn *conns, int nconns, int nthreads, enum bench_ph
 	return (after - before) / dt;
 }
 
+static pid_t bench_metad_pid;
+
+/* Whatever way metabench exits, the metad it started goes too. */
+static void kill_bench_metad(void)
+{
+	if (bench_metad_pid > 0) {
+		kill(bench_metad_pid, SIGKILL);
+		waitpid(bench_metad_pid, NULL, 0);
+		bench_metad_pid = 0;
+	}
+}
+
 static pid_t start_metad(const char *bin, const char *dir, const char *addrfile, const char *extra1,
 			 const char *extra2)
 {
+	static int registered;
 	pid_t pid;
 
+	if (!registered) {
+		atexit(kill_bench_metad);
+		registered = 1;
+	}
 	unlink(addrfile);
 	pid = fork();
 	if (pid == 0) {
@@ -1258,6 +1275,7 @@ static pid_t start_metad(const char *bin, const char *dir, const char *addrfile,
 		      "--log-level", "warn", extra1, extra2, (char *)NULL);
 		_exit(127);
 	}
+	bench_metad_pid = pid;
 	return pid;
 }
 
@@ -1330,6 +1348,8 @@ static void stop_metad(pid_t pid, int sig)
 
 	kill(pid, sig);
 	waitpid(pid, &status, 0);
+	if (pid == bench_metad_pid)
+		bench_metad_pid = 0;
 }
 
 static int cmd_bench(const char *bin, const char *dir, int nconns, long nfiles, double secs)
