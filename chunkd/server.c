@@ -40,6 +40,10 @@
 
 /* The longest chain we forward: goals are 1..9. */
 #define SERVER_CHAIN_MAX 16
+/* A connection silent this long is idle: its block buffers (up to 2 x 8
+ * MiB) are freed. 1 s is far above the gap between a streaming client's
+ * requests (well under a millisecond), so streams never reallocate. */
+#define SERVER_BUSY_MS 1000
 
 struct conn {
 	struct chunkd *cd;
@@ -402,6 +406,17 @@ static int conn_serve(struct conn *c, const struct proto_hdr *h)
 	}
 }
 
+static void conn_release_buffers(struct conn *c)
+{
+	proto_wbuf_free(&c->in);
+	proto_wbuf_init(&c->in);
+	proto_wbuf_free(&c->out);
+	proto_wbuf_init(&c->out);
+	free(c->blk);
+	c->blk = NULL;
+	c->blk_cap = 0;
+}
+
 static void conn_unlink(struct chunkd *cd, struct conn *c)
 {
 	struct chunk_server *s = cd->server;
@@ -426,7 +441,13 @@ static void *conn_main(void *arg)
 	for (;;) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 
-		rc = poll(&pfd, 1, cd->conf.idle_timeout_ms);
+		/* a busy stream keeps its block buffers; a connection idle for a
+		 * while gives them back, so pooled idle connections cost little */
+		rc = poll(&pfd, 1, SERVER_BUSY_MS);
+		if (rc == 0) {
+			conn_release_buffers(c);
+			rc = poll(&pfd, 1, cd->conf.idle_timeout_ms);
+		}
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc <= 0 || atomic_load(&cd->is_stopping))
@@ -445,11 +466,6 @@ static void *conn_main(void *arg)
 			if (rc != -EPROTO && rc != -ECONNRESET && rc != -EPIPE)
 				log_warn("%s: %s: closing", c->peer, strerror(-rc));
 			break;
-		}
-		/* a large request buffer is kept only while it is in use */
-		if (c->in.cap > (1u << 20) + 4096 && h.type != MSG_BLK_PUT) {
-			proto_wbuf_free(&c->in);
-			proto_wbuf_init(&c->in);
 		}
 	}
 	conn_unlink(cd, c);
