@@ -1130,28 +1130,30 @@ int cl_file_flush_locked(struct cl_file *f)
 	f->ndone = f->capdone = 0;
 	size = f->size;
 	pthread_mutex_unlock(&f->mu);
-	if (need || ndone) {
-		int crc = cl_file_commit(f, done, ndone, size, 0, &a);
+	for (size_t at = 0; need || at < ndone;) {
+		size_t n = ndone - at > CL_COMMIT_BATCH ? CL_COMMIT_BATCH : ndone - at;
+		int crc = cl_file_commit(f, done + at, n, size, 0, &a);
 
+		need = 0;
 		pthread_mutex_lock(&f->mu);
 		if (crc) {
 			log_error("COMMIT of inode %llu failed: %s", (unsigned long long)f->ino,
 				  strerror(-crc));
 			/* Keep the references for the next flush to retry. */
-			for (size_t i = 0; i < ndone; i++)
+			for (size_t i = at; i < ndone; i++)
 				cl_file_bent_append(&f->done, &f->ndone, &f->capdone, &done[i]);
 			f->need_commit = 1;
-			if (!rc)
-				rc = crc == -ENOENT || crc == -ESTALE ? crc : -EIO;
-		} else {
-			for (size_t i = 0; i < ndone; i++)
-				cl_file_bent_append(&f->unsynced, &f->nunsynced, &f->capunsynced,
-					    &done[i]);
-			f->mtime = a.mtime;
-			if (!f->need_commit && !f->ndirty && a.size > f->size)
-				f->size = a.size;
+			rc = crc == -ENOENT || crc == -ESTALE ? crc : -EIO;
+			pthread_mutex_unlock(&f->mu);
+			break;
 		}
+		for (size_t i = at; i < at + n; i++)
+			cl_file_bent_append(&f->unsynced, &f->nunsynced, &f->capunsynced, &done[i]);
+		f->mtime = a.mtime;
+		if (!f->need_commit && !f->ndirty && a.size > f->size)
+			f->size = a.size;
 		pthread_mutex_unlock(&f->mu);
+		at += n;
 	}
 	free(done);
 	done = NULL;

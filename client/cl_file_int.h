@@ -21,6 +21,9 @@
  * than metad's chunk-server timeout so a dead server leaves the chains. */
 #define CL_PUT_DEADLINE_S 60
 #define CL_BMAP_BATCH 65536
+/* Block references per COMMIT: 32,768 x at most 69 bytes stays well under
+ * the 9 MiB frame limit. */
+#define CL_COMMIT_BATCH 32768
 /* A default for a file whose block size metad did not give (never 0). */
 #define CL_BS_DEFAULT (1u << 20)
 
