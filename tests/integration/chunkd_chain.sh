@@ -8,7 +8,9 @@
 #  - SIGKILL of the middle server during a stream of PUTs: every PUT is
 #    acknowledged by the head, the reply names the dead server with a
 #    negative status, and the copies reported stored really are stored
-#    (the head skips the dead server and forwards to the tail itself).
+#    (the head skips the dead server and forwards to the tail itself);
+#  - the killed server restarts with its id, no temp file, and only
+#    complete blocks.
 set -u
 . "$(dirname "$0")/../lib/cluster.sh"
 TOOL=$CASFS_BIN/tests/chunktool
@@ -97,4 +99,20 @@ while read -r _ i id rest; do
 			fail "block $i reported stored on server $sid but it is not there"
 	done
 done < <(awk 'NR % 10 == 0 || / [0-9]+:-/ { print }' "$T/stream.out" | head -40)
+
+# --- the killed server comes back: no temp file left, same id, and every
+# block file it shows is complete (a GET verifies it)
+cluster_start_chunkd 2
+B=$(cat "$T/cs2.addr")
+registrations() { [ "$(grep -c 'with metad .* as server' "$T/cs2.log")" -ge 2 ]; }
+wait_for 20 registrations || fail "cs2 did not register again"
+check "cs2 kept its id" test "$(server_id 2)" = "$IB"
+check "no temp file after SIGKILL" test -z "$(ls "$T/cs2/tmp")"
+n=0
+for f in $(find "$T/cs2/blocks" -type f); do
+	tool get --server "$B" --id "$(basename "$f")" >/dev/null ||
+		fail "block $(basename "$f") on the restarted server does not verify"
+	n=$((n + 1))
+done
+check "the restarted server still has its blocks ($n)" test $n -ge 40
 echo "chunkd_chain: ok"
