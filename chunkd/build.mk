@@ -17,7 +17,7 @@ $(BUILD)/tests/test_chunk_%: $(BUILD)/tests/unit/test_chunk_%.o $(CHUNKD_CORE_OB
 	$(CC) $(LDFLAGS_SAN) $(CHUNK_WRAP) -o $@ $^ $(FS_LIBS) $(CMOCKA_LIBS)
 
 # fault injection for the store tests (see the top of test_chunk_store.c)
-$(BUILD)/tests/test_chunk_store: CHUNK_WRAP = -Wl,--wrap=write,--wrap=blk_verify
+$(BUILD)/tests/test_chunk_store: CHUNK_WRAP = -Wl,--wrap=write,--wrap=pread64,--wrap=blk_verify
 
 # chunktool: a small block client for the integration tests (HELLO with
 # metad for the key, then BLK_PUT/GET/SYNC/HAVE against chunk servers).

@@ -3,7 +3,7 @@
  * (torn temp files), corruption (truncated blocks, flipped bytes) found on
  * read and by the scrubber, collisions, full folders and failing disks.
  * Faults are injected with the linker's --wrap: write() can fail with EIO
- * or ENOSPC, and blk_verify() can be told to accept one forged buffer, the
+ * or ENOSPC, pread() (pread64 under _FILE_OFFSET_BITS=64) with EIO, and blk_verify() can be told to accept one forged buffer, the
  * only way to stage a real hash collision. */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +32,20 @@ int __real_blk_verify(const struct blk_key *key, const void *data, size_t len,
 static int write_fail_errno;	/* next write fails with this errno */
 static int write_fail_count;	/* ... this many times */
 static const void *forged;	/* blk_verify accepts this buffer */
+
+ssize_t __real_pread64(int fd, void *buf, size_t len, off_t off);
+static int pread_fail_count;	/* next preads fail with EIO */
+
+ssize_t __wrap_pread64(int fd, void *buf, size_t len, off_t off);
+ssize_t __wrap_pread64(int fd, void *buf, size_t len, off_t off)
+{
+	if (pread_fail_count > 0) {
+		pread_fail_count--;
+		errno = EIO;
+		return -1;
+	}
+	return __real_pread64(fd, buf, len, off);
+}
 
 ssize_t __wrap_write(int fd, const void *buf, size_t len);
 ssize_t __wrap_write(int fd, const void *buf, size_t len)
@@ -139,6 +153,7 @@ static int teardown(void **state)
 		free(f->dirs[i]);
 	free(f);
 	write_fail_count = 0;
+	pread_fail_count = 0;
 	forged = NULL;
 	return 0;
 }
@@ -528,6 +543,34 @@ static void test_eio_fails_folder(void **state)
 	free(buf);
 }
 
+static void test_eio_on_read(void **state)
+{
+	struct fx *f = *state;
+	struct chunk_store_stats st;
+	struct blk_id a, b;
+	uint8_t *buf = xmalloc(1 << 20);
+	char path[512];
+	uint32_t len;
+
+	put_ok(f, 30000, 1, &a);
+	pread_fail_count = 1;
+	assert_int_equal(chunk_store_read(f->s, &a, buf, 1 << 20, &len), -EIO);
+	/* the folder is failed, its block reported, not quarantined: the disk
+	 * is suspect, not the bytes */
+	assert_int_equal(f->nbad, 1);
+	assert_true(blk_id_equal(&f->last_bad, &a));
+	assert_int_equal(chunk_store_has(f->s, &a, &len), 0);
+	chunk_store_stats(f->s, &st);
+	assert_int_equal(st.has_failed, 1);
+	/* the other folder keeps taking and serving blocks */
+	put_ok(f, 40000, 2, &b);
+	block_path(f, 1, &b, path, sizeof(path));
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(chunk_store_read(f->s, &b, buf, 1 << 20, &len), 0);
+	assert_int_equal(len, 40000);
+	free(buf);
+}
+
 static void test_ident(void **state)
 {
 	struct fx *f = *state;
@@ -638,6 +681,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enospc_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eio_fails_folder, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_eio_on_read, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_ident, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_placement_most_free, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_scrubber_finds_flip, setup, teardown),
