@@ -302,9 +302,9 @@ static int handle_get(struct conn *c, const struct proto_hdr *h, struct proto_rb
 	if (!chunk_store_has(c->cd->store, &id, &len))
 		return send_status(c, h, -ENOENT);
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (len > c->blk_cap) {
+		if (len > c->blk_cap || !c->blk) {
 			free(c->blk);
-			c->blk = xmalloc(len);
+			c->blk = xmalloc(len ? len : 1);
 			c->blk_cap = len;
 		}
 		rc = chunk_store_read(c->cd->store, &id, c->blk, c->blk_cap, &len);

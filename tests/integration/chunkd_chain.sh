@@ -49,6 +49,14 @@ for n in 1 2 3; do
 	check "block file on cs$n" test -f "$T/cs$n/blocks/${ID:2:2}/${ID:4:2}/$ID"
 done
 
+# an empty block (a file's last block can be any length, down to zero)
+: >"$T/empty"
+tool put --server "$A" --chain "$IB@$B" "$T/empty" >"$T/put0.out" || fail "empty PUT failed"
+check "empty block stored twice" test "$(grep -c '^copy [0-9]* 0$' "$T/put0.out")" = 2
+EID=$(sed -n 's/^id //p' "$T/put0.out")
+tool get --server "$B" --id "$EID" >"$T/got0" || fail "empty GET failed"
+check "empty block reads back empty" test ! -s "$T/got0"
+
 # --- a PUT with a wrong id
 head -c 70000 /dev/urandom >"$T/blk2"
 WRONG=01$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
