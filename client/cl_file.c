@@ -949,9 +949,12 @@ int cl_file_read(struct cl_file *f, uint64_t off, size_t len, void *buf, size_t 
 		pos += n;
 	}
 	*got = end > off ? end - off : 0;
-	if (off == f->seq_next || off == 0)
+	/* The kernel reads ahead with several requests at once, so they may
+	 * arrive a little out of order: near the last end counts as sequential. */
+	if (off == 0 || (off + f->bs >= f->seq_next && off <= f->seq_next + f->bs))
 		file_readahead(f, (end + f->bs - 1) / f->bs);
-	f->seq_next = end;
+	if (end > f->seq_next || off + f->bs < f->seq_next)
+		f->seq_next = end;
 out:
 	pthread_mutex_unlock(&f->mu);
 	return rc;

@@ -15,8 +15,9 @@
 /* Buffered (not yet leaving) blocks per file before they are pushed out:
  * random writers (sqlite) re-dirty the same blocks, so keep a few. */
 #define CL_DIRTY_MAX 64
-/* Blocks to read ahead for a sequential reader. */
-#define CL_READAHEAD 4
+/* Blocks to read ahead for a sequential reader: 8 x 1 MiB keeps the
+ * workers busy on loopback (4 gave ~490 MiB/s cold at goal 1). */
+#define CL_READAHEAD 8
 /* How long a block keeps being re-placed when no server stores it: longer
  * than metad's chunk-server timeout so a dead server leaves the chains. */
 #define CL_PUT_DEADLINE_S 60
