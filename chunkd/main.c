@@ -335,6 +335,8 @@ int main(int argc, char **argv)
 	pthread_mutex_lock(&cd->lock);
 	pthread_cond_broadcast(&cd->cond);
 	pthread_mutex_unlock(&cd->lock);
+	if (cd->peers)
+		chunk_peers_abort(cd);
 	chunk_server_stop(cd);
 	chunk_scrub_stop(cd);
 	chunk_meta_stop(cd);

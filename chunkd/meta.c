@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "chunkd/peer.h"
@@ -61,8 +62,9 @@ struct chunk_meta {
 	size_t nbad, cap_bad;
 	struct meta_req *head, **tail;
 
-	pthread_mutex_t wlock;	/* serializes writes on fd; guards fd and gen */
+	pthread_mutex_t wlock;	/* serializes writes on fd; guards fd, gen, setup_fd */
 	int fd;
+	int setup_fd;		/* being connected (HELLO, REGISTER): not yet fd */
 	uint64_t gen;
 	uint64_t next_reqid;	/* meta thread only */
 };
@@ -223,6 +225,13 @@ static int meta_connect(struct chunkd *cd)
 	if (rc)
 		return rc;
 	net_set_timeouts(fd, cd->conf.timeout_ms);
+	pthread_mutex_lock(&m->wlock);
+	m->setup_fd = fd;
+	pthread_mutex_unlock(&m->wlock);
+	if (atomic_load(&cd->is_stopping)) {
+		rc = -ESHUTDOWN;
+		goto fail;
+	}
 	rc = chunk_wire_hello(fd, PROTO_ROLE_CHUNKD, &want, cd->conf.auth_key, cd->self_addr, &got,
 			      seed, &seed_len);
 	if (rc == -EXDEV || (!rc && has && memcmp(got.b, want.b, sizeof(want.b)))) {
@@ -267,12 +276,16 @@ static int meta_connect(struct chunkd *cd)
 	key = NULL;
 	pthread_mutex_lock(&m->wlock);
 	m->fd = fd;
+	m->setup_fd = -1;
 	m->gen++;
 	pthread_mutex_unlock(&m->wlock);
 	log_info("%s with metad %s as server %u", was_registered ? "registered again" : "registered",
 		 cd->conf.meta_addr, id);
 	return 0;
 fail:
+	pthread_mutex_lock(&m->wlock);
+	m->setup_fd = -1;
+	pthread_mutex_unlock(&m->wlock);
 	close(fd);
 	return rc;
 }
@@ -625,6 +638,7 @@ int chunk_meta_start(struct chunkd *cd)
 	pthread_cond_init(&m->cond, NULL);
 	m->tail = &m->head;
 	m->fd = -1;
+	m->setup_fd = -1;
 	m->next_reqid = 10;
 	m->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (m->stop_fd < 0) {
@@ -653,6 +667,13 @@ void chunk_meta_stop(struct chunkd *cd)
 		return;
 	if (write(m->stop_fd, &one, sizeof(one)) < 0)
 		log_warn("meta stop: %s", strerror(errno));
+	/* a thread blocked on metad's socket returns at once */
+	pthread_mutex_lock(&m->wlock);
+	if (m->setup_fd >= 0)
+		shutdown(m->setup_fd, SHUT_RDWR);
+	if (m->fd >= 0)
+		shutdown(m->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&m->wlock);
 	pthread_mutex_lock(&m->lock);
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);

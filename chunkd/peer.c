@@ -9,7 +9,9 @@
  * connections that the peer may have closed are checked (poll for EOF) and
  * dropped past half the idle timeout. The pool's lock guards only the list.
  * Every operation runs under the socket timeouts (conf.timeout_ms), so a
- * stalled peer costs the calling thread at most that long. */
+ * stalled peer costs the calling thread at most that long; at shutdown
+ * chunk_peers_abort cuts every connection in use, so no thread waits that
+ * long to stop. */
 #include "chunkd/peer.h"
 
 #include <errno.h>
@@ -30,11 +32,55 @@
  * each from up to a few concurrent PUT streams. */
 #define PEER_POOL_MAX 64
 
+static void conn_close(struct chunk_peer_conn *c);
+
 struct chunk_peers {
-	pthread_mutex_t lock;	/* guards idle and nidle */
+	pthread_mutex_t lock;	/* guards everything below */
 	struct chunk_peer_conn *idle;
 	int nidle;
+	struct chunk_peer_conn *busy;	/* handed out: shut down on abort */
+	int is_aborted;
 };
+
+static void busy_add(struct chunk_peers *p, struct chunk_peer_conn *c)
+{
+	c->next_busy = p->busy;
+	if (p->busy)
+		p->busy->pprev_busy = &c->next_busy;
+	c->pprev_busy = &p->busy;
+	p->busy = c;
+}
+
+static void busy_del(struct chunk_peer_conn *c)
+{
+	if (!c->pprev_busy)
+		return;
+	*c->pprev_busy = c->next_busy;
+	if (c->next_busy)
+		c->next_busy->pprev_busy = c->pprev_busy;
+	c->pprev_busy = NULL;
+	c->next_busy = NULL;
+}
+
+/* Hands c to the caller, unless the pool was aborted (then c is closed). */
+static int hand_out(struct chunk_peers *p, struct chunk_peer_conn *c,
+		    struct chunk_peer_conn **out)
+{
+	int is_aborted;
+
+	pthread_mutex_lock(&p->lock);
+	is_aborted = p->is_aborted;
+	if (!is_aborted)
+		busy_add(p, c);
+	pthread_mutex_unlock(&p->lock);
+	if (is_aborted) {
+		conn_close(c);
+		return -ESHUTDOWN;
+	}
+	c->next = NULL;
+	*out = c;
+	return 0;
+}
 
 int64_t chunk_now_ms(void)
 {
@@ -225,17 +271,23 @@ int chunk_peer_get(struct chunkd *cd, const char *addr, struct chunk_peer_conn *
 		pthread_mutex_unlock(&p->lock);
 		if (!c)
 			break;
-		if (conn_is_alive(cd, c)) {
-			c->next = NULL;
-			*out = c;
-			return 0;
-		}
+		if (conn_is_alive(cd, c))
+			return hand_out(p, c, out);
 		conn_close(c);
 	}
 	rc = net_connect(addr, cd->conf.timeout_ms, &fd);
 	if (rc)
 		return rc;
 	net_set_timeouts(fd, cd->conf.timeout_ms);
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	c->next_reqid = 2;
+	proto_wbuf_init(&c->buf);
+	/* busy from here on, so an abort also cuts a HELLO that hangs */
+	rc = hand_out(p, c, &c);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&cd->lock);
 	uuid = cd->uuid;
 	pthread_mutex_unlock(&cd->lock);
@@ -243,14 +295,9 @@ int chunk_peer_get(struct chunkd *cd, const char *addr, struct chunk_peer_conn *
 			      NULL, NULL);
 	if (rc) {
 		log_warn("peer %s refused HELLO: %s", addr, strerror(-rc));
-		close(fd);
+		chunk_peer_release(cd, c, 0);
 		return rc;
 	}
-	c = xcalloc(1, sizeof(*c));
-	c->fd = fd;
-	snprintf(c->addr, sizeof(c->addr), "%s", addr);
-	c->next_reqid = 2;
-	proto_wbuf_init(&c->buf);
 	*out = c;
 	return 0;
 }
@@ -259,6 +306,9 @@ void chunk_peer_release(struct chunkd *cd, struct chunk_peer_conn *c, int is_reu
 {
 	struct chunk_peers *p = cd->peers;
 
+	pthread_mutex_lock(&p->lock);
+	busy_del(c);
+	pthread_mutex_unlock(&p->lock);
 	if (!is_reusable || atomic_load(&cd->is_stopping)) {
 		conn_close(c);
 		return;
@@ -279,6 +329,17 @@ void chunk_peer_release(struct chunkd *cd, struct chunk_peer_conn *c, int is_reu
 	pthread_mutex_unlock(&p->lock);
 	if (c)
 		conn_close(c);
+}
+
+void chunk_peers_abort(struct chunkd *cd)
+{
+	struct chunk_peers *p = cd->peers;
+
+	pthread_mutex_lock(&p->lock);
+	p->is_aborted = 1;
+	for (struct chunk_peer_conn *c = p->busy; c; c = c->next_busy)
+		shutdown(c->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&p->lock);
 }
 
 int chunk_peer_fetch(struct chunkd *cd, const char *addr, const struct blk_key *key,

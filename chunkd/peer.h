@@ -14,12 +14,16 @@ struct chunk_peer_conn {
 	uint64_t next_reqid;
 	int64_t idle_since_ms;
 	struct proto_wbuf buf;	/* frames and replies; kept for reuse */
-	struct chunk_peer_conn *next;
+	struct chunk_peer_conn *next;	/* in the idle list */
+	struct chunk_peer_conn *next_busy, **pprev_busy; /* in the busy list */
 };
 
 void chunk_peers_init(struct chunkd *cd);
 /* Closes every idle connection. */
 void chunk_peers_free(struct chunkd *cd);
+/* Shuts down every connection in use and refuses new ones (-ESHUTDOWN),
+ * so threads blocked on a peer return at once. For shutdown. */
+void chunk_peers_abort(struct chunkd *cd);
 /* A connection to addr that has done HELLO: pooled, or new. -errno
  * (-ETIMEDOUT, -ECONNREFUSED, -EXDEV for another cluster...). */
 int chunk_peer_get(struct chunkd *cd, const char *addr, struct chunk_peer_conn **out);

@@ -9,7 +9,8 @@
 #  - bad flags, an oversized length, requests before HELLO, a HELLO from
 #    another cluster, an unknown message type: each gets its error or a
 #    closed connection, never a crash; the daemon keeps serving;
-#  - the connection cap refuses connections beyond max_conns.
+#  - the connection cap refuses connections beyond max_conns;
+#  - SIGTERM stops a daemon at once even while it waits on a stalled peer.
 set -u
 . "$(dirname "$0")/../lib/cluster.sh"
 TOOL=$CASFS_BIN/tests/chunktool
@@ -153,4 +154,20 @@ fi
 wait $HOLDPID
 wait_for 10 tool have --server "$B" --id "$ID" >/dev/null || fail "cs2 refused after the others closed"
 check "the cap was logged" grep -q "connection refused: 2 connections already" "$T/cs2.log"
+
+# --- SIGTERM while a PUT waits on the stalled server (timeout 30 s): the
+# daemon still stops at once, cleanly (ASan checks for leaks at exit)
+cluster_start_chunkd 4
+wait_for 20 has_event "inventory 4 done" || fail "cs4 did not register"
+D=$(cat "$T/cs4.addr")
+tool put --server "$D" --chain "98@$S" "$T/blk" >"$T/put4.out" 2>&1 &
+PUTPID=$!
+sleep 1
+start=$SECONDS
+cluster_kill cs4 TERM
+check "SIGTERM with a peer stalled mid-PUT stops the daemon at once" test $((SECONDS - start)) -le 3
+wait $PUTPID
+check "clean exit" grep -q "shutting down" "$T/cs4.log"
+grep -q "ERROR: \(AddressSanitizer\|LeakSanitizer\)\|runtime error" "$T"/cs*.log &&
+	fail "sanitizer report in a chunkd log"
 echo "chunkd_robust: ok"
