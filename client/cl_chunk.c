@@ -30,7 +30,8 @@
  * for a chain of slow disks while still failing over from a hung server. */
 #define CL_CHUNK_IO_MS 30000
 #define CL_CHUNK_CONNECT_MS 3000
-/* Enough idle connections per server for the upload workers and readers. */
+/* Idle connections kept, all servers together: enough for the upload
+ * workers and FUSE readers of a handful of servers. */
 #define CL_CHUNK_IDLE_MAX 32
 
 struct cl_conn {

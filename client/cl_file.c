@@ -43,12 +43,6 @@
 #include "fs/msg.h"
 #include "fs/xmalloc.h"
 
-void cl_file_span(uint64_t off, uint64_t len, uint32_t bs, uint64_t *first, uint64_t *count)
-{
-	*first = off / bs;
-	*count = len ? (off + len - 1) / bs - *first + 1 : 0;
-}
-
 uint32_t cl_file_block_len(uint64_t size, uint32_t bs, uint64_t index)
 {
 	uint64_t start = index * bs;
@@ -746,11 +740,6 @@ static void file_take_attr(struct cl_file *f, const struct casfs_attr *a, int is
 		f->mtime = a->mtime;
 	}
 	pthread_mutex_unlock(&f->mu);
-}
-
-uint64_t cl_file_ino(const struct cl_file *f)
-{
-	return f->ino;
 }
 
 void cl_file_note_locks(struct cl_file *f)

@@ -33,7 +33,6 @@ int cl_file_create(struct cl_files *fs, uint64_t parent, const char *name, uint3
 		   struct cl_file **out);
 /* Flushes, sends RELEASE and drops the reference; returns the flush error. */
 int cl_file_release(struct cl_file *f);
-uint64_t cl_file_ino(const struct cl_file *f);
 /* Remembers that POSIX locks were taken on the inode, so that closes know
  * to release them (and closes of other inodes skip the round trip). */
 void cl_file_note_locks(struct cl_file *f);
@@ -73,10 +72,8 @@ int cl_file_seek(struct cl_file *f, uint64_t off, int whence, uint64_t *out);
 int cl_file_copy_range(struct cl_file *src, uint64_t off_in, struct cl_file *dst,
 		       uint64_t off_out, uint64_t len, uint64_t *copied);
 
-/* Block arithmetic, exposed for the unit tests: the blocks [*first,
- * *first + *count) that bytes [off, off + len) touch. */
-void cl_file_span(uint64_t off, uint64_t len, uint32_t bs, uint64_t *first, uint64_t *count);
-/* Length of block index in a file of size bytes (0 past the end). */
+/* Length of block index in a file of size bytes (0 past the end): how
+ * much of a block an upload stores. Exposed for the unit tests. */
 uint32_t cl_file_block_len(uint64_t size, uint32_t bs, uint64_t index);
 
 #endif

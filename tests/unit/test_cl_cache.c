@@ -101,26 +101,6 @@ static void test_cache_reput_keeps_one_copy(void **state)
 	cl_cache_free(c);
 }
 
-static void test_span(void **state)
-{
-	uint64_t first, count;
-	const uint32_t bs = 1 << 20;
-
-	(void)state;
-	cl_file_span(0, bs, bs, &first, &count);
-	assert_int_equal(first, 0);
-	assert_int_equal(count, 1);
-	cl_file_span(bs - 1, 2, bs, &first, &count);
-	assert_int_equal(first, 0);
-	assert_int_equal(count, 2);
-	cl_file_span(3ull * bs + 5, 0, bs, &first, &count);
-	assert_int_equal(first, 3);
-	assert_int_equal(count, 0);
-	cl_file_span(5ull << 30, 3ull * bs, bs, &first, &count);
-	assert_int_equal(first, 5ull << 10);
-	assert_int_equal(count, 3);
-}
-
 static void test_block_len(void **state)
 {
 	const uint32_t bs = 65536;
@@ -141,7 +121,6 @@ int main(void)
 		cmocka_unit_test(test_cache_evicts_lru),
 		cmocka_unit_test(test_cache_disabled_and_oversize),
 		cmocka_unit_test(test_cache_reput_keeps_one_copy),
-		cmocka_unit_test(test_span),
 		cmocka_unit_test(test_block_len),
 	};
 
