@@ -43,6 +43,7 @@ check "cs1 holds the 6 blocks" test "$(wc -l <"$T/ids")" = 6
 
 "$G" --server "$META_ADDR" --seconds 20 meta fake-cs --ids "$T/ids" >"$T/liar.out" 2>&1 &
 LIAR=$!
+CLUSTER_PIDS[liar]=$LIAR	# stopped by the fixture if this test fails early
 registered() { grep -q "registered as server" "$T/liar.out"; }
 wait_for 10 registered || fail "the liar could not register: $(cat "$T/liar.out")"
 LIAR_ID=$(sed -n 's/.*registered as server \([0-9]*\).*/\1/p' "$T/liar.out")
@@ -64,6 +65,7 @@ while [ $SECONDS -lt $end ]; do
 done
 check "metad survived the liar" kill -0 "$(cluster_pid metad)"
 wait $LIAR
+unset "CLUSTER_PIDS[liar]"
 grep -q "registered as server" "$T/liar.out" || fail "the liar did not run: $(tail -3 "$T/liar.out")"
 echo "liar (server $LIAR_ID): $(grep 'served' "$T/liar.out"); $reads clean-cache reads, $failed_reads failed, none wrong"
 if grep -q "served [1-9]" "$T/liar.out"; then
