@@ -449,28 +449,34 @@ static int block_store(struct cl_file *f, const uint8_t *data, struct cl_bent *e
 		if (rc == -ENOSPC || rc == -EPROTO || rc == -ESHUTDOWN || rc == -ESTALE ||
 		    rc == -ENOENT)
 			return rc;
+		if (rc)
+			log_warn("inode %llu: PLACE of block %llu: %s; retrying",
+				 (unsigned long long)f->ino, (unsigned long long)e->index,
+				 strerror(-rc));
 		while (!rc && n > 0) {
 			rc = cl_chunk_put(f->fs->chunk, &e->id, 0, chain, n, data, e->len, status);
-			if (rc) {
-				/* The receiver is unreachable: skip it. */
-				memmove(chain, chain + 1, (n - 1) * sizeof(*chain));
-				n--;
-				rc = 0;
-				continue;
+			if (!rc) {
+				e->nsrv = 0;
+				for (uint32_t k = 0; k < n; k++)
+					if (status[k] == 0)
+						e->srv[e->nsrv++] = chain[k].id;
+				if (e->nsrv)
+					return 0;
+				if (status[0] == -EILSEQ || status[0] == -EBADMSG) {
+					log_error("inode %llu: a chunk server refused block %llu: %s",
+						  (unsigned long long)f->ino,
+						  (unsigned long long)e->index, strerror(-status[0]));
+					return -EIO;
+				}
+				log_warn("inode %llu: chunk server %s could not store block %llu: %s",
+					 (unsigned long long)f->ino, chain[0].addr,
+					 (unsigned long long)e->index, strerror(-status[0]));
 			}
-			e->nsrv = 0;
-			for (uint32_t k = 0; k < n; k++)
-				if (status[k] == 0)
-					e->srv[e->nsrv++] = chain[k].id;
-			if (e->nsrv)
-				return 0;
-			if (status[0] == -EILSEQ || status[0] == -EBADMSG) {
-				log_error("inode %llu: a chunk server refused block %llu: %s",
-					  (unsigned long long)f->ino,
-					  (unsigned long long)e->index, strerror(-status[0]));
-				return -EIO;
-			}
-			break;
+			/* The receiver is unreachable or failed its own copy:
+			 * the rest of the chain may still take the block. */
+			memmove(chain, chain + 1, (n - 1) * sizeof(*chain));
+			n--;
+			rc = 0;
 		}
 		if (time(NULL) >= deadline)
 			return -EIO;
