@@ -44,8 +44,8 @@ got=$(sha256sum <"$T/fresh/big" | cut -d' ' -f1)
 check "sha256 through a fresh mount" [ "$got" = "$want" ]
 
 # 3. back to goal with cs2 still dead
-wait_for 90 [ "$(status_field "['blocks']['under_goal']")" = 0 ] ||
-	fail "cluster did not return to goal: $(status_field "['blocks']")"
+at_goal() { [ "$(status_field "['blocks']['under_goal']")" = 0 ]; }
+wait_for 90 at_goal || fail "cluster did not return to goal: $(status_field "['blocks']")"
 check "no block missing" [ "$(status_field "['blocks']['missing']")" = 0 ]
 
 # 4. kill another server holding blocks; reads go on
