@@ -8,7 +8,7 @@
  * store new data rather than compare duplicates; GETs read blocks just put,
  * so they are served from the page cache. Stops everything it started.
  *
- * usage: chunkbench [--seconds S] [--block BYTES] [--keep] */
+ * usage: chunkbench [--seconds S] [--block BYTES] [--streams N (8)] [--keep] */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,7 +25,7 @@
 #include "tests/tools/chunkcli.h"
 
 #define NSERVERS 3
-#define MAX_STREAMS 8
+#define MAX_STREAMS 64
 #define MAX_BLOCKS (1 << 16)
 /* 256 blocks: a cached working set that fits any test machine's memory */
 #define GET_WORKING_SET 256
@@ -36,6 +36,7 @@ static struct blk_key bench_key;
 static struct casfs_uuid bench_uuid;
 static uint32_t block_size = 1 << 20;
 static double run_seconds = 3.0;
+static int many_streams = 8;
 
 /* Blocks put so far, for the GET runs: written by PUT threads at distinct
  * indexes (next_block hands them out), read after they are joined. */
@@ -271,10 +272,14 @@ int main(int argc, char **argv)
 			run_seconds = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--block") && i + 1 < argc)
 			block_size = (uint32_t)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--streams") && i + 1 < argc)
+			many_streams = atoi(argv[++i]) < 1 ? 1 : atoi(argv[i]) > MAX_STREAMS
+										? MAX_STREAMS : atoi(argv[i]);
 		else if (!strcmp(argv[i], "--keep"))
 			keep = 1;
 		else {
-			fprintf(stderr, "usage: chunkbench [--seconds S] [--block BYTES] [--keep]\n");
+			fprintf(stderr, "usage: chunkbench [--seconds S] [--block BYTES] [--streams N] "
+					"[--keep]\n");
 			return 2;
 		}
 	}
@@ -300,9 +305,9 @@ int main(int argc, char **argv)
 	printf("chunkbench: %u-byte blocks, %.0f s per run, 3 chunk servers on loopback, %ld "
 	       "cores\n", block_size, run_seconds, sysconf(_SC_NPROCESSORS_ONLN));
 	run_one("PUT", 1, 1, 1);
-	run_one("PUT", 1, 1, 8);
+	run_one("PUT", 1, 1, many_streams);
 	run_one("PUT", 1, 3, 1);
-	run_one("PUT", 1, 3, 8);
+	run_one("PUT", 1, 3, many_streams);
 	/* cold: blocks not read since written (writes bypass the page cache) */
 	get_hi = atomic_load(&next_block) < MAX_BLOCKS ? atomic_load(&next_block) : MAX_BLOCKS;
 	run_one("GET cold", 0, 1, 1);
@@ -310,7 +315,7 @@ int main(int argc, char **argv)
 	get_lo = get_hi > GET_WORKING_SET ? get_hi - GET_WORKING_SET : 0;
 	warm_up();
 	run_one("GET cached", 0, 1, 1);
-	run_one("GET cached", 0, 1, 8);
+	run_one("GET cached", 0, 1, many_streams);
 	rc = 0;
 stop:
 	for (int i = 0; i < NSERVERS; i++)
