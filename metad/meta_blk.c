@@ -84,12 +84,24 @@ void meta_blk_remove(struct meta_blk_table *t, struct meta_block *b)
 	free(b);
 }
 
-int meta_blk_has_loc(const struct meta_block *b, uint32_t cs)
+static int loc_index(const struct meta_block *b, uint32_t cs)
 {
 	for (unsigned i = 0; i < b->nloc; i++)
 		if (b->locs[i] == cs)
-			return 1;
-	return 0;
+			return (int)i;
+	return -1;
+}
+
+int meta_blk_has_loc(const struct meta_block *b, uint32_t cs)
+{
+	return loc_index(b, cs) >= 0;
+}
+
+int meta_blk_loc_is_verified(const struct meta_block *b, uint32_t cs)
+{
+	int i = loc_index(b, cs);
+
+	return i >= 0 && i < b->nver;
 }
 
 int meta_blk_loc_add(struct meta_block *b, uint32_t cs)
@@ -101,15 +113,34 @@ int meta_blk_loc_add(struct meta_block *b, uint32_t cs)
 	return 1;
 }
 
+int meta_blk_loc_verify(struct meta_block *b, uint32_t cs)
+{
+	int i = loc_index(b, cs), added = 0;
+
+	if (i >= 0 && i < b->nver)
+		return 0;
+	if (i < 0) {
+		if (!meta_blk_loc_add(b, cs))
+			return 0;
+		i = b->nloc - 1;
+		added = 1;
+	}
+	/* Move it from the unverified tail to the end of the verified head. */
+	memmove(b->locs + b->nver + 1, b->locs + b->nver, ((size_t)i - b->nver) * sizeof(uint32_t));
+	b->locs[b->nver++] = cs;
+	return added;
+}
+
 int meta_blk_loc_del(struct meta_block *b, uint32_t cs)
 {
-	for (unsigned i = 0; i < b->nloc; i++) {
-		if (b->locs[i] == cs) {
-			b->locs[i] = b->locs[--b->nloc];
-			if (!b->nloc)
-				free(b->locs), b->locs = NULL;
-			return 1;
-		}
-	}
-	return 0;
+	int i = loc_index(b, cs);
+
+	if (i < 0)
+		return 0;
+	if (i < b->nver)
+		b->nver--;
+	memmove(b->locs + i, b->locs + i + 1, ((size_t)b->nloc - (size_t)i - 1) * sizeof(uint32_t));
+	if (!--b->nloc)
+		free(b->locs), b->locs = NULL;
+	return 1;
 }

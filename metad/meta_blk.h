@@ -13,14 +13,23 @@
 
 #define META_BLK_REPAIRING 0x1	/* a CS_REPLICATE for it is in flight */
 
+/* The largest block any component stores (chunkd and COMMIT refuse more). */
+#define META_BLK_MAX_LEN (8u << 20)
+
 struct meta_block {
 	struct blk_id id;
 	uint8_t goal;
 	uint8_t nloc;
 	uint8_t flags;
+	uint8_t nver;		/* locs[0..nver) are verified copies */
 	uint32_t length;
 	uint32_t refs;
-	uint32_t *locs;		/* chunk-server ids holding a copy */
+	/* Chunk-server ids holding a copy, most established first: verified
+	 * copies (a PUT ack chain in a COMMIT, a CS_REPLICATE the target
+	 * verified) in the order they were verified, then bare claims
+	 * (inventories, CS_ADDED) in the order they arrived. Trimming takes
+	 * from the end. */
+	uint32_t *locs;
 	int64_t zero_since_ms;	/* when refs last became 0: GC grace clock */
 };
 
@@ -42,9 +51,13 @@ void meta_blk_ref(struct meta_blk_table *t, struct meta_block *b, uint8_t goal);
 void meta_blk_unref(struct meta_blk_table *t, struct meta_block *b);
 /* Forgets b entirely (frees it). */
 void meta_blk_remove(struct meta_blk_table *t, struct meta_block *b);
-/* 1 if added, 0 if cs already held it. */
+/* Appends cs as an unverified copy: 1 if added, 0 if cs already held it. */
 int meta_blk_loc_add(struct meta_block *b, uint32_t cs);
-/* 1 if removed, 0 if cs did not hold it. */
+/* Records a verified copy on cs (adding it if needed, else moving it up to
+ * the end of the verified ones): 1 if the location is new. */
+int meta_blk_loc_verify(struct meta_block *b, uint32_t cs);
+int meta_blk_loc_is_verified(const struct meta_block *b, uint32_t cs);
+/* 1 if removed, 0 if cs did not hold it; keeps the order of the rest. */
 int meta_blk_loc_del(struct meta_block *b, uint32_t cs);
 int meta_blk_has_loc(const struct meta_block *b, uint32_t cs);
 

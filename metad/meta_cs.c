@@ -132,6 +132,30 @@ static void cs_add_block(struct meta_srv *srv, struct meta_cs *cs, const struct 
 		cs->nloc++;
 }
 
+/* A chunk server's space figures are claims: clamp the impossible ones
+ * (free or used above total, totals no disk has) so placement, statfs and
+ * `chunkserver list` never use them, with one log line when a server starts
+ * claiming them. */
+static void cs_set_space(struct meta_cs *cs, uint64_t total, uint64_t fr, uint64_t used,
+			 int has_used)
+{
+	uint64_t t = total < META_CS_TOTAL_MAX ? total : META_CS_TOTAL_MAX;
+	uint64_t f = fr < t ? fr : t;
+	uint64_t u = has_used ? used : t - f;
+	int bad = t != total || f != fr;
+
+	if (u > t - f)
+		u = t - f, bad = 1;
+	if (bad && !cs->is_space_clamped)
+		log_warn("chunk server %u (%s) claims impossible space (total %llu, free %llu, used "
+			 "%llu): clamped", cs->id, cs->addr, (unsigned long long)total,
+			 (unsigned long long)fr, (unsigned long long)used);
+	cs->is_space_clamped = bad;
+	cs->total = t;
+	cs->free = f;
+	cs->used = u;
+}
+
 static int do_register(struct meta_conn *conn, struct proto_rbuf *r, struct proto_wbuf *out)
 {
 	struct meta_srv *srv = conn->srv;
@@ -149,19 +173,32 @@ static int do_register(struct meta_conn *conn, struct proto_rbuf *r, struct prot
 		return -EALREADY;
 	if (strlen(addr) >= sizeof(cs->addr))
 		return -ENAMETOOLONG;
+	/* Only ids this metad issued: a chunkd keeps its id beside the
+	 * cluster uuid, and a new id is durable before it is handed out (the
+	 * reply waits for the fsync), so an unknown id is a forgery or a
+	 * folder from elsewhere. */
+	if (id && id >= srv->next_cs_id) {
+		log_warn("%s: CS_REGISTER with id %u, which this metad never issued: refused",
+			 conn->peer, id);
+		return -ENOENT;
+	}
 	cs = id ? meta_cs_find(srv, id) : NULL;
 	if (cs && cs->conn)
 		return -EEXIST;
 	meta_now(&now);
-	if (!id || id >= srv->next_cs_id) {
+	if (!id) {
 		struct proto_wbuf rec;
 
-		if (!id)
-			id = srv->next_cs_id;
-		srv->next_cs_id = id + 1;
+		/* Never 0 (it means "assign one"), never wrapped. */
+		if (srv->next_cs_id == 0 || srv->next_cs_id >= META_CS_ID_MAX) {
+			log_error("%s: no chunk-server id left to issue", conn->peer);
+			return -ENOSPC;
+		}
+		id = srv->next_cs_id++;
 		proto_wbuf_init(&rec);
 		proto_put_u32(&rec, srv->next_cs_id);
-		meta_srv_log(srv, META_REC_CS_ID, 0, 0, &now, rec.data, (uint32_t)rec.len);
+		srv->cs_id_seq = meta_srv_log(srv, META_REC_CS_ID, 0, 0, &now, rec.data,
+					      (uint32_t)rec.len);
 		proto_wbuf_free(&rec);
 	}
 	if (!cs) {
@@ -185,9 +222,7 @@ static int do_register(struct meta_conn *conn, struct proto_rbuf *r, struct prot
 		cs->labels[cs->nlabels++] = xstrdup(label);
 	}
 	memcpy(cs->addr, addr, strlen(addr) + 1);
-	cs->total = total;
-	cs->free = fr;
-	cs->used = total > fr ? total - fr : 0;
+	cs_set_space(cs, total, fr, 0, 0);
 	cs->is_up = 1;
 	cs->has_inventory = 0;
 	cs->flags = 0;
@@ -196,7 +231,7 @@ static int do_register(struct meta_conn *conn, struct proto_rbuf *r, struct prot
 	conn->cs = cs;
 	proto_put_u32(out, id);
 	log_info("chunk server %u registered at %s (%llu bytes free)", id, addr,
-		 (unsigned long long)fr);
+		 (unsigned long long)cs->free);
 	return 0;
 }
 
@@ -220,7 +255,9 @@ int meta_cs_handle(struct meta_conn *conn, uint16_t type, uint64_t reqid,
 	meta_blk_table_now(srv);
 	switch (type) {
 	case MSG_CS_INVENTORY:
-	case MSG_CS_ADDED:
+	case MSG_CS_ADDED: {
+		uint32_t nbad = 0;
+
 		last = 0;
 		if (type == MSG_CS_INVENTORY)
 			proto_get_u8(&r, &last);
@@ -228,19 +265,30 @@ int meta_cs_handle(struct meta_conn *conn, uint16_t type, uint64_t reqid,
 		for (uint32_t i = 0; i < n && !r.err; i++) {
 			proto_get_blkid(&r, &id);
 			proto_get_u32(&r, &blen);
-			cs_add_block(srv, cs, &id, blen);
+			if (blen > META_BLK_MAX_LEN)
+				nbad++;
+			else
+				cs_add_block(srv, cs, &id, blen);
 		}
+		if (nbad)
+			log_warn("chunk server %u (%s) listed %u blocks longer than %u bytes: ignored",
+				 cs->id, cs->addr, nbad, META_BLK_MAX_LEN);
 		if (last)
 			cs->has_inventory = 1;
 		return 0;
-	case MSG_CS_HEARTBEAT:
-		proto_get_u64(&r, &cs->total);
-		proto_get_u64(&r, &cs->free);
-		proto_get_u64(&r, &cs->used);
+	}
+	case MSG_CS_HEARTBEAT: {
+		uint64_t total, fr, used;
+
+		proto_get_u64(&r, &total);
+		proto_get_u64(&r, &fr);
+		proto_get_u64(&r, &used);
 		proto_get_u64(&r, &cs->blocks);
 		proto_get_u32(&r, &cs->load);
 		proto_get_u32(&r, &cs->flags);
+		cs_set_space(cs, total, fr, used, 1);
 		return 0;
+	}
 	case MSG_CS_BAD: {
 		struct meta_block *b;
 
@@ -278,7 +326,8 @@ void meta_cs_reply(struct meta_conn *conn, struct meta_out_req *req, int32_t sta
 	if (!b)
 		return;
 	b->flags &= (uint8_t)~META_BLK_REPAIRING;
-	if (status == 0 && target && meta_blk_loc_add(b, target->id))
+	/* The target fetched the bytes and checked them against the id. */
+	if (status == 0 && target && meta_blk_loc_verify(b, target->id))
 		target->nloc++;
 	if (status)
 		log_info("replication to server %u failed: %s", req->target, strerror(-status));
@@ -381,46 +430,74 @@ int meta_cs_bmap(struct meta_srv *srv, const uint8_t *payload, size_t len, struc
 	return 0;
 }
 
-/* Picks a usable server not in chain[0..n), weighted by free space so
- * equal servers share the load; NULL if there is none. */
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* A candidate's weight in MiB (so sums cannot overflow): its free space,
+ * but never more than twice the median candidate's. Free space is only a
+ * claim: one server saying it has a petabyte free must not attract every
+ * new copy and every repair (a lying or broken server would then collect
+ * the cluster's blocks). */
+static uint64_t cs_weight(const struct meta_cs *cs, uint64_t cap)
+{
+	uint64_t w = (cs->free >> 20) + 1;
+
+	return w < cap ? w : cap;
+}
+
+/* Picks a usable server not in chain[0..n), weighted by (capped) free
+ * space so equal servers share the load; NULL if there is none. */
 static struct meta_cs *pick_server(struct meta_srv *srv, const uint32_t *chain, uint32_t n,
 				   uint32_t need, int limit_inflight, const struct blk_id *id)
 {
-	uint64_t total = 0, x = 0;
+	struct meta_cs **cand = xmalloc((srv->ncs + 1) * sizeof(*cand));
+	uint64_t *w = xmalloc((srv->ncs + 1) * sizeof(*w));
+	struct meta_cs *picked = NULL;
+	uint64_t total = 0, cap, x;
+	uint32_t nc = 0;
 
-	for (int pass = 0; pass < 2; pass++) {
-		for (uint32_t i = 0; i < srv->ncs; i++) {
-			struct meta_cs *cs = srv->cs[i];
-			int taken = 0;
+	for (uint32_t i = 0; i < srv->ncs; i++) {
+		struct meta_cs *cs = srv->cs[i];
+		int taken = 0;
 
-			if (!cs_usable(cs) || cs->free < need)
-				continue;
-			if (limit_inflight && cs->inflight >= srv->conf.repair_per_server)
-				continue;
-			/* It is about to delete this very block: a copy stored
-			 * there now could vanish under the delete. */
-			if (pdel_find(cs, id))
-				continue;
-			for (uint32_t k = 0; k < n; k++)
-				taken |= chain[k] == cs->id;
-			if (taken)
-				continue;
-			/* Weight in MiB so sums cannot overflow. */
-			if (pass == 0) {
-				total += (cs->free >> 20) + 1;
-			} else {
-				uint64_t w = (cs->free >> 20) + 1;
-
-				if (x < w)
-					return cs;
-				x -= w;
-			}
-		}
-		if (!total)
-			return NULL;
-		x = rng_next() % total;
+		if (!cs_usable(cs) || cs->free < need)
+			continue;
+		if (limit_inflight && cs->inflight >= srv->conf.repair_per_server)
+			continue;
+		/* It is about to delete this very block: a copy stored there
+		 * now could vanish under the delete. */
+		if (pdel_find(cs, id))
+			continue;
+		for (uint32_t k = 0; k < n; k++)
+			taken |= chain[k] == cs->id;
+		if (taken)
+			continue;
+		cand[nc] = cs;
+		w[nc++] = (cs->free >> 20) + 1;
 	}
-	return NULL;
+	if (!nc)
+		goto out;
+	qsort(w, nc, sizeof(*w), u64_cmp);
+	cap = 2 * w[(nc - 1) / 2];
+	for (uint32_t i = 0; i < nc; i++)
+		total += cs_weight(cand[i], cap);
+	x = rng_next() % total;
+	for (uint32_t i = 0; i < nc && !picked; i++) {
+		uint64_t wi = cs_weight(cand[i], cap);
+
+		if (x < wi)
+			picked = cand[i];
+		else
+			x -= wi;
+	}
+out:
+	free(cand);
+	free(w);
+	return picked;
 }
 
 int meta_cs_place(struct meta_srv *srv, const uint8_t *payload, size_t len, struct proto_wbuf *out)
@@ -449,6 +526,9 @@ int meta_cs_place(struct meta_srv *srv, const uint8_t *payload, size_t len, stru
 
 		proto_get_blkid(&r, &id);
 		proto_get_u32(&r, &blen);
+		/* COMMIT and every chunkd refuse it: do not place it either. */
+		if (blen > META_BLK_MAX_LEN)
+			return -EINVAL;
 		if (goal > 16)
 			goal = 16;
 		b = meta_blk_find(t, &id);
@@ -509,8 +589,9 @@ void meta_cs_commit_locs(struct meta_srv *srv, const uint8_t *payload, size_t le
 
 			proto_get_u32(&r, &cs_id);
 			cs = meta_cs_find(srv, cs_id);
-			/* A copy a pending CS_DELETE will remove does not count. */
-			if (b && cs && !pdel_find(cs, &id) && meta_blk_loc_add(b, cs->id))
+			/* A copy a pending CS_DELETE will remove does not count;
+			 * the others acknowledged the PUT down the chain. */
+			if (b && cs && !pdel_find(cs, &id) && meta_blk_loc_verify(b, cs->id))
 				cs->nloc++;
 		}
 	}
@@ -699,23 +780,27 @@ static int block_gc(struct meta_srv *srv, struct meta_block *b, int64_t now_ms)
 	return 1;
 }
 
-/* Drops one copy from the fullest usable holder (or a draining one first). */
+/* Drops the least established live copy (a draining holder's when
+ * draining_only): locations are kept most established first, so the victim
+ * is the last one in the list. A verified copy goes only when every live
+ * copy is verified, and then at least goal + 1 of them are. */
 static void trim_one(struct meta_srv *srv, struct meta_block *b, int draining_only)
 {
 	struct meta_cs *victim = NULL;
 
-	for (unsigned k = 0; k < b->nloc; k++) {
+	for (unsigned k = b->nloc; k-- > 0 && !victim;) {
 		struct meta_cs *cs = meta_cs_find(srv, b->locs[k]);
 
 		if (!cs_live(cs) || !cs->conn)
 			continue;
 		if (draining_only && !cs->is_draining)
 			continue;
-		if (!victim || cs->free < victim->free)
-			victim = cs;
+		victim = cs;
 	}
 	if (!victim)
 		return;
+	log_debug("trimming a%s copy on server %u", meta_blk_loc_is_verified(b, victim->id) ?
+		  " verified" : "n unverified", victim->id);
 	queue_delete(victim, &b->id);
 	meta_blk_loc_del(b, victim->id);
 	if (victim->nloc)

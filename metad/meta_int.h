@@ -66,6 +66,11 @@ struct meta_conn {
 	char peer[64];
 };
 
+/* Chunk-server ids are issued 1, 2, ... and never wrap. */
+#define META_CS_ID_MAX UINT32_MAX
+/* Totals above this (1 EiB) are claims no server can make: clamped. */
+#define META_CS_TOTAL_MAX (1ULL << 60)
+
 struct meta_cs {
 	uint32_t id;
 	char addr[256];
@@ -76,6 +81,7 @@ struct meta_cs {
 	int is_up;
 	int is_draining;
 	int has_inventory;
+	int is_space_clamped;	/* its last space figures were impossible */
 	int64_t last_ms;
 	struct meta_conn *conn;
 	uint32_t inflight;	/* replications it is source or target of */
@@ -112,9 +118,11 @@ struct meta_srv {
 	struct meta_cs **cs;
 	uint32_t ncs;
 	uint32_t next_cs_id;
+	uint64_t cs_id_seq;	/* record of an id just issued: its reply waits for it */
 	uint32_t scan_pos;	/* block-table slot the scheduler resumes at */
 
 	struct meta_conn *conns;
+	uint64_t out_bytes;	/* replies queued on all connections, unsent */
 	struct meta_parked *parked_head, *parked_tail;
 	struct meta_lock_table *locks;
 

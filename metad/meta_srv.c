@@ -56,6 +56,16 @@ static void conn_unref(struct meta_conn *conn)
 		free(conn);
 }
 
+/* Keeps srv->out_bytes, the replies queued on all connections. */
+static void conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct meta_srv *srv = arg;
+
+	(void)buf;
+	srv->out_bytes += info->n_added;
+	srv->out_bytes -= info->n_deleted;
+}
+
 void meta_conn_send(struct meta_conn *conn, const struct proto_wbuf *frame)
 {
 	if (conn->is_closed)
@@ -156,6 +166,7 @@ void meta_srv_session_end(struct meta_srv *srv, struct meta_sess *s, int log_it)
 void meta_conn_close(struct meta_conn *conn, const char *why)
 {
 	struct meta_srv *srv = conn->srv;
+	struct evbuffer *out;
 
 	if (conn->is_closed)
 		return;
@@ -181,6 +192,10 @@ void meta_conn_close(struct meta_conn *conn, const char *why)
 		if (s->role != PROTO_ROLE_CLIENT)
 			meta_srv_session_end(srv, s, 1);
 	}
+	/* What it never read no longer counts toward the total. */
+	out = bufferevent_get_output(conn->bev);
+	srv->out_bytes -= evbuffer_get_length(out);
+	evbuffer_remove_cb(out, conn_out_cb, srv);
 	bufferevent_free(conn->bev), conn->bev = NULL;
 	if (conn->prev)
 		conn->prev->next = conn->next;
@@ -260,18 +275,33 @@ static int do_hello(struct meta_conn *conn, uint64_t reqid, const uint8_t *p, si
 	proto_get_str(&r, auth, sizeof(auth));
 	proto_get_u64(&r, &sid);
 	proto_get_str(&r, name, sizeof(name));
-	if (ver != PROTO_VERSION || role < PROTO_ROLE_CLIENT || role > PROTO_ROLE_ADMIN)
+	if (ver != PROTO_VERSION) {
+		log_warn("%s: HELLO refused: protocol version %u (this metad speaks %u)", conn->peer,
+			 ver, PROTO_VERSION);
 		return -EPROTO;
-	if (srv->conf.auth_key[0] && strcmp(auth, srv->conf.auth_key))
+	}
+	if (role < PROTO_ROLE_CLIENT || role > PROTO_ROLE_ADMIN) {
+		log_warn("%s: HELLO refused: unknown role %u", conn->peer, role);
+		return -EPROTO;
+	}
+	if (srv->conf.auth_key[0] && strcmp(auth, srv->conf.auth_key)) {
+		log_warn("%s: HELLO refused: wrong auth key (role %u, %s)", conn->peer, role, name);
 		return -EACCES;
-	if (memcmp(&uuid, &zero, sizeof(zero)) && memcmp(&uuid, &srv->cluster, sizeof(uuid)))
+	}
+	if (memcmp(&uuid, &zero, sizeof(zero)) && memcmp(&uuid, &srv->cluster, sizeof(uuid))) {
+		log_warn("%s: HELLO refused: another cluster's uuid (role %u, %s)", conn->peer, role,
+			 name);
 		return -EXDEV;
+	}
 	if (role == PROTO_ROLE_CHUNKD) {
 		s = meta_sess_new(&srv->ss, 0, role, name, now);
 	} else if (sid) {
 		s = meta_sess_find(&srv->ss, sid);
-		if (!s || s->role == PROTO_ROLE_CHUNKD)
+		if (!s || s->role == PROTO_ROLE_CHUNKD) {
+			log_warn("%s: HELLO refused: no session %llu to resume (%s)", conn->peer,
+				 (unsigned long long)sid, name);
 			return -ESTALE;
+		}
 		if (s->conn) {
 			struct meta_conn *old = s->conn;
 
@@ -397,9 +427,20 @@ static void dispatch(struct meta_conn *conn, uint16_t type, uint64_t reqid, cons
 	}
 	if (conn->role == PROTO_ROLE_CHUNKD) {
 		proto_wbuf_init(&out);
+		srv->cs_id_seq = 0;
 		rc = meta_cs_handle(conn, type, reqid, p, len, &out);
-		if (!conn->is_closed)
+		if (!conn->is_closed && srv->cs_id_seq && rc == 0) {
+			/* A new id is handed out only once it is durable, so
+			 * metad can refuse every id it does not know. */
+			struct proto_wbuf *f = &srv->scratch;
+
+			proto_reply_begin(f, type, reqid, rc);
+			proto_put_raw(f, out.data, out.len);
+			proto_frame_finish(f);
+			park(srv, conn, srv->cs_id_seq, f);
+		} else if (!conn->is_closed) {
 			reply_fields(conn, type, reqid, rc, &out);
+		}
 		proto_wbuf_free(&out);
 		return;
 	}
@@ -471,8 +512,8 @@ static void handle_frame(struct meta_conn *conn, const struct proto_hdr *h, cons
 				return;
 			}
 		}
-		log_debug("%s: reply to unknown request %llu", conn->peer,
-			  (unsigned long long)h->reqid);
+		log_warn("%s: reply (type %u) to unknown request %llu: ignored", conn->peer, h->type,
+			 (unsigned long long)h->reqid);
 		return;
 	}
 	rc = msg_check(h->type, 0, p, h->len);
@@ -493,6 +534,7 @@ static void handle_frame(struct meta_conn *conn, const struct proto_hdr *h, cons
 		return;
 	}
 	if (h->type == MSG_HELLO) {
+		log_warn("%s: second HELLO on one connection: refused", conn->peer);
 		reply_status(conn, h->type, h->reqid, -EPROTO);
 		return;
 	}
@@ -506,8 +548,20 @@ static void handle_frame(struct meta_conn *conn, const struct proto_hdr *h, cons
 
 /* A peer that sends requests without reading the replies stops being read
  * once this much output waits for it, so it cannot make metad buffer
- * without bound (16 MiB holds thousands of the largest replies). */
-#define META_OUT_MAX (16u << 20)
+ * without bound (4 MiB holds hundreds of the largest ordinary replies). */
+#define META_OUT_MAX (4u << 20)
+/* And all connections together: above this, a connection with more than
+ * META_OUT_MIN unread is not read from either. Peers that read their
+ * replies keep little queued and go on being served. */
+#define META_OUT_TOTAL_MAX (64u << 20)
+#define META_OUT_MIN (64u << 10)
+
+static int conn_out_full(const struct meta_conn *conn)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(conn->bev));
+
+	return n > META_OUT_MAX || (n > META_OUT_MIN && conn->srv->out_bytes > META_OUT_TOTAL_MAX);
+}
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -521,7 +575,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		struct proto_hdr h;
 		const uint8_t *p;
 
-		if (evbuffer_get_length(bufferevent_get_output(bev)) > META_OUT_MAX) {
+		if (conn_out_full(conn)) {
 			/* Resumed by conn_write_cb once the output drains. */
 			bufferevent_disable(bev, EV_READ);
 			break;
@@ -555,12 +609,26 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct meta_conn *conn = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t left = evbuffer_get_length(in);
 
-	(void)bev;
-	if (what & BEV_EVENT_EOF)
-		meta_conn_close(conn, NULL);
-	else if (what & BEV_EVENT_ERROR)
+	if (what & BEV_EVENT_EOF) {
+		uint8_t hb[PROTO_HDR_SIZE];
+		struct proto_hdr h;
+		char why[128];
+
+		/* Whole frames left unread belong to a peer we stopped reading
+		 * (it did not read its replies); anything else is a cut frame. */
+		if (left >= PROTO_HDR_SIZE && evbuffer_copyout(in, hb, sizeof(hb)) == sizeof(hb) &&
+		    !proto_hdr_decode(hb, PROTO_FRAME_MAX, &h) && left >= PROTO_HDR_SIZE + h.len)
+			snprintf(why, sizeof(why), "peer closed with %zu bytes of requests unread", left);
+		else if (left)
+			snprintf(why, sizeof(why), "peer closed mid-frame (%zu of its bytes cut short)",
+				 left);
+		meta_conn_close(conn, left ? why : NULL);
+	} else if (what & BEV_EVENT_ERROR) {
 		meta_conn_close(conn, strerror(EVUTIL_SOCKET_ERROR()));
+	}
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -587,6 +655,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	}
 	conn->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(conn->bev, conn_read_cb, conn_write_cb, conn_event_cb, conn);
+	evbuffer_add_cb(bufferevent_get_output(conn->bev), conn_out_cb, srv);
 	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
 	conn->next = srv->conns;
 	if (srv->conns)

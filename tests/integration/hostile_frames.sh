@@ -70,7 +70,7 @@ done
 
 attack meta random 'bad frame header' --count 150
 attack chunk random 'closing' --count 150
-attack meta truncate -
+attack meta truncate 'closed mid-frame'
 attack chunk truncate -
 attack meta flags 'bad frame header'
 attack chunk flags 'Bad message: closing'
@@ -80,17 +80,25 @@ attack meta schema 'bad request (type 42): Bad message'
 attack chunk schema -
 attack meta prehello 'before HELLO'
 attack chunk prehello 'before HELLO'
-attack meta hello -
+attack meta hello 'HELLO refused: protocol version'
 attack chunk hello -
-attack meta hello - --role admin
+attack meta hello 'HELLO refused: wrong auth key' --role admin
+# one line per refused HELLO, with the peer and the reason
+for why in "protocol version 0 " "protocol version 65535" "unknown role 0" "unknown role 255" \
+	"another cluster's uuid" "wrong auth key" "no session" "second HELLO"; do
+	grep -q "127.0.0.1:[0-9]*: .*$why" "$T/metad.log" || fail "metad did not log a HELLO refused for '$why'"
+done
 attack chunk hello - --role chunkd
 attack meta reply 'malformed reply'
+grep -q "reply (type 11) to unknown request 4242: ignored" "$T/metad.log" ||
+	fail "metad did not log the stray reply frame"
 attack chunk reply 'unexpected reply frame'
 attack meta slowloris - --count 40 --seconds 4
 attack chunk slowloris - --count 40 --seconds 4
 # slow readers: pipelined requests, replies never read; others must still
 # be served (memory is not bounded here: under ASan the quarantine swamps
-# the per-connection output cap)
+# the per-connection output cap; metad_slowread.sh bounds it on the
+# optimised build)
 attack meta slowread - --count 4
 attack chunk slowread - --count 8
 attack meta churn - --count 300

@@ -12,7 +12,9 @@
 #    names), PLACE of 100,000 blocks in one frame, chunk-server and admin
 #    requests from a client; (admin role) impossible goals, block sizes and
 #    server ids; (chunk-server role) reports before registering, a taken
-#    id, registering twice, impossible inventories and capacities;
+#    id, registering twice, ids metad never issued (refused; new ids stay
+#    unique and non-zero), impossible inventories and capacities (ignored
+#    or clamped, with a log line);
 #  - both: thousands of well-formed requests of every type, from every
 #    role, with values aimed at existing inodes, names and block ids and at
 #    the extremes (each must be answered).
@@ -70,6 +72,20 @@ all_alive
 run adm-lies --server "$META_ADDR" meta adm-lies
 all_alive
 run cs-lies --server "$META_ADDR" meta cs-lies
+# impossible capacities are clamped (never shown as 16 EiB, free never above
+# total) and logged, like impossible inventory lengths and forged ids
+"$CASFS_BIN/casfs" --meta "$META_ADDR" --json chunkserver list >"$T/cslist.json" ||
+	fail "chunkserver list failed"
+check "no server listed with a total above 1 EiB: $(jq -c '[.[] | .total]' "$T/cslist.json")" \
+	test "$(jq '[.[] | select(.total > 1152921504606846976)] | length' "$T/cslist.json")" = 0
+check "no server listed with more free space than total" \
+	test "$(jq '[.[] | select(.free > .total or .used > .total)] | length' "$T/cslist.json")" = 0
+check "chunk-server ids are unique: $(jq -c '[.[] | .id]' "$T/cslist.json")" \
+	test "$(jq '[.[] | .id] | (length == (unique | length)) and (all(. > 0))' "$T/cslist.json")" = true
+for pat in "claims impossible space" "blocks longer than 8388608 bytes: ignored" \
+	"which this metad never issued: refused"; do
+	grep -q "$pat" "$T/metad.log" || fail "metad did not log '$pat'"
+done
 all_alive
 run bigdir --server "$META_ADDR" --count 20000 meta bigdir
 all_alive

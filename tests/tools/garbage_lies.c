@@ -692,11 +692,8 @@ int cmd_meta_lies(void)
 			proto_put_blkid(w, &id);
 			proto_put_u32(w, lens[i]);
 			meta_req(&c, MSG_PLACE, w, &st, NULL);
-			/* the catalogue does not bound PLACE lengths; COMMIT refuses them */
-			if (st >= 0)
-				printf("note: PLACE of a block of %u bytes accepted\n", lens[i]);
-			else
-				g_ok("PLACE of a block of %u bytes refused (status %d)", lens[i], st);
+			/* COMMIT and chunkd refuse them, so PLACE does too */
+			g_expect("PLACE of a block over 8 MiB", st, 1, -EINVAL);
 		}
 	}
 	/* COPY_RANGE with counts and indices that overflow */
@@ -982,6 +979,29 @@ int cmd_cs_lies(void)
 	g_call(&c, MSG_CS_HEARTBEAT, w, &st, NULL);
 	g_ok("heartbeat with capacities near 2^64 and every flag: status %d", st);
 	g_close(&c);
+	/* Ids metad never issued are refused; new ids are never 0, never
+	 * wrap and never repeat. */
+	{
+		uint32_t a = 0, b = 0;
+
+		if (g_login(&c, g_opts.server, NULL))
+			return g_bad("cs-lies: login failed"), 1;
+		g_expect("CS_REGISTER with an id metad never issued (2^32-1)",
+			 cs_register(&c, UINT32_MAX, "127.0.0.1:11", &got), 1, -ENOENT);
+		g_expect("CS_REGISTER with an id metad never issued (first + 1000)",
+			 cs_register(&c, first + 1000, "127.0.0.1:11", &got), 1, -ENOENT);
+		g_expect("CS_REGISTER after the refusals", cs_register(&c, 0, "127.0.0.1:11", &a),
+			 1, 0);
+		g_close(&c);
+		if (g_login(&c, g_opts.server, NULL))
+			return g_bad("cs-lies: login failed"), 1;
+		g_expect("another new CS_REGISTER", cs_register(&c, 0, "127.0.0.1:12", &b), 1, 0);
+		g_close(&c);
+		if (a == 0 || b == 0 || a == b || a == first || b == first || a <= first || b <= a)
+			g_bad("new ids %u and %u after %u: 0, repeated or not increasing", a, b, first);
+		else
+			g_ok("new ids after forged ones: %u then %u (first %u)", a, b, first);
+	}
 	return 0;
 }
 
