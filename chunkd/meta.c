@@ -534,18 +534,29 @@ static int32_t do_replicate(struct chunkd *cd, struct proto_rbuf *r)
 	struct blk_id id;
 	struct blk_key *key;
 	uint32_t len, n, have;
-	int32_t rc = -EHOSTUNREACH;
+	int32_t rc;
 
 	proto_get_blkid(r, &id);
 	proto_get_u32(r, &len);
 	if (proto_get_count(r, 6, &n))
 		return -EBADMSG;
-	if (chunk_store_has(cd->store, &id, &have))
-		return 0;
+	if (chunk_store_has(cd->store, &id, &have)) {
+		/* held already: answer for it only if it still verifies (a bad
+		 * copy is quarantined by the read, and fetched again below) */
+		uint8_t *buf = xmalloc(have ? have : 1);
+		uint32_t got;
+
+		rc = chunk_store_read(cd->store, &id, buf, have, &got);
+		free(buf);
+		buf = NULL;
+		if (rc == 0)
+			return 0;
+	}
 	key = xmalloc(sizeof(*key));
 	pthread_mutex_lock(&cd->lock);
 	*key = cd->key;
 	pthread_mutex_unlock(&cd->lock);
+	rc = -EHOSTUNREACH;
 	for (uint32_t i = 0; i < n; i++) {
 		char addr[CHUNKD_ADDR_MAX], hex[BLK_ID_HEX_LEN + 1];
 		uint8_t *data = NULL;

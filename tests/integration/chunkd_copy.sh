@@ -3,7 +3,8 @@
 # metad (chunktool fakemeta) so every request is deterministic:
 #  - registration, inventory, CS_ADDED for PUT blocks;
 #  - CS_REPLICATE copies a block from another server (verified); from a
-#    server that lacks it the request fails; CS_DELETE removes a copy;
+#    server that lacks it the request fails; to a server whose own copy
+#    went bad it fetches a good one; CS_DELETE removes a copy;
 #  - a flipped byte is refused on GET (-EIO), quarantined and reported
 #    (CS_BAD); the scrubber finds another flipped byte by itself, and a
 #    CS_REPLICATE from the good copy repairs it;
@@ -89,8 +90,18 @@ echo "replicate 2 $X 300000 1@$A" >&7
 wait_for 20 test_events 'reply 2 CS_REPLICATE 0' 2 || fail "repair copy failed"
 tool get --server "$B" --id "$X" | cmp -s - "$T/x" || fail "repaired copy differs"
 
+# --- CS_REPLICATE to a server whose own copy went bad: it does not answer
+# for the bad copy, it fetches a good one
+head -c 100000 /dev/urandom >"$T/v"
+V=$(tool put --server "$B" --chain "1@$A" "$T/v" | sed -n 's/^id //p')
+printf '\x33' | dd of="$(blockfile 1 "$V")" bs=1 seek=50000 conv=notrunc status=none
+echo "replicate 1 $V 100000 2@$B" >&7
+wait_event "reply 1 CS_REPLICATE 0"
+wait_event "bad 1 $V"
+tool get --server "$A" --id "$V" | cmp -s - "$T/v" || fail "the bad copy was not replaced"
+
 # --- heartbeats carry the block count
-wait_event "heartbeat 2 blocks 1 "
+wait_event "heartbeat 2 blocks 2 "
 
 # --- restart cs1 with a torn temp file: cleaned, same id, inventory again
 cluster_kill cs1 KILL
