@@ -66,9 +66,17 @@ stop:
 bench: all $(BENCH_BINS)
 	@tests/bench/run
 
+# mount(8) looks for its helpers in /sbin, whatever PREFIX is.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/sbin $(DESTDIR)/etc/casfs \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system
 	for b in $(BINS); do install -m 0755 $$b $(DESTDIR)$(PREFIX)/bin/; done
+	install -m 0755 client/mount.casfs $(DESTDIR)/sbin/mount.casfs
+	ln -sf mount.casfs $(DESTDIR)/sbin/mount.fuse.casfs
+	install -m 0644 packaging/systemd/*.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	for c in packaging/conf/*.conf; do \
+		[ -e $(DESTDIR)/etc/casfs/$${c##*/} ] || install -m 0644 $$c $(DESTDIR)/etc/casfs/; \
+	done
 
 clean:
 	rm -rf build

@@ -68,7 +68,8 @@ cluster_kill() {
 	return 0
 }
 
-read_addr() { [ -s "$1" ] && cat "$1"; }
+# has_addr FILE: the daemon has bound and written its address.
+read_addr() { [ -s "$1" ]; }
 
 cluster_start_metad() {
 	mkdir -p "$T/meta"
