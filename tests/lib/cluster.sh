@@ -68,7 +68,7 @@ cluster_kill() {
 	return 0
 }
 
-# has_addr FILE: the daemon has bound and written its address.
+# read_addr FILE: true once the daemon has bound and written its address.
 read_addr() { [ -s "$1" ]; }
 
 cluster_start_metad() {
