@@ -5,6 +5,7 @@
  *   tmp/                            blocks being written
  *   quarantine/<id>.<time>          copies that failed verification
  *   chunkd.id                       cluster uuid and server id
+ *   chunkd.lock                     flock'ed by the daemon using the folder
  *
  * Invariants:
  * - A block file under blocks/ is complete: it is written under tmp/ and
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -47,12 +49,14 @@
  * about the cost of a few; 16 keeps small fsyncs on the cheap path. */
 #define STORE_SYNCFS_BATCH 16
 #define STORE_IDENT_FILE "chunkd.id"
+#define STORE_LOCK_FILE "chunkd.lock"
 /* O_DIRECT alignment: the page size covers every logical block size. */
 #define STORE_DIRECT_ALIGN 4096
 
 struct store_dir {
 	char *path;
 	int blocks_fd, tmp_fd, quar_fd;
+	int lock_fd;		/* flock'ed: one chunkd per folder */
 	int is_failed;		/* guarded by store lock */
 	uint64_t used, nblocks; /* guarded by store lock */
 };
@@ -442,7 +446,7 @@ int chunk_store_open(char *const *dirs, int ndirs, const struct chunk_store_opts
 		int dfd;
 
 		d->path = xstrdup(dirs[i]);
-		d->blocks_fd = d->tmp_fd = d->quar_fd = -1;
+		d->blocks_fd = d->tmp_fd = d->quar_fd = d->lock_fd = -1;
 		if (mkdir(d->path, 0755) < 0 && errno != EEXIST) {
 			rc = -errno;
 			log_error("data folder %s: %s", d->path, strerror(-rc));
@@ -452,6 +456,16 @@ int chunk_store_open(char *const *dirs, int ndirs, const struct chunk_store_opts
 		if (dfd < 0) {
 			rc = -errno;
 			log_error("data folder %s: %s", d->path, strerror(-rc));
+			goto out;
+		}
+		/* a second daemon on this folder would delete the first one's
+		 * temp files at start-up and race it on every block */
+		d->lock_fd = openat(dfd, STORE_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+			log_error("data folder %s: %s", d->path,
+				  rc == -EBUSY ? "in use by another casfs-chunkd" : strerror(-rc));
+			close(dfd);
 			goto out;
 		}
 		rc = open_sub(dfd, "blocks", &d->blocks_fd);
@@ -513,6 +527,8 @@ void chunk_store_close(struct chunk_store *s)
 			close(d->tmp_fd);
 		if (d->quar_fd >= 0)
 			close(d->quar_fd);
+		if (d->lock_fd >= 0)
+			close(d->lock_fd);
 		free(d->path);
 		d->path = NULL;
 	}

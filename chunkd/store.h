@@ -34,9 +34,10 @@ struct chunk_store_stats {
  * failed verification and was quarantined, vanished, or its folder failed. */
 typedef void (*chunk_store_bad_fn)(void *ud, const struct blk_id *id);
 
-/* Opens the folders (creating blocks/, tmp/, quarantine/), removes stale
- * temp files and indexes the blocks from their names and sizes (no hashing).
- * -errno if a folder is unusable. */
+/* Opens the folders (creating blocks/, tmp/, quarantine/), locks each
+ * against a second daemon (-EBUSY), removes stale temp files and indexes
+ * the blocks from their names and sizes (no hashing). -errno if a folder
+ * is unusable. */
 int chunk_store_open(char *const *dirs, int ndirs, const struct chunk_store_opts *opts,
 		     struct chunk_store **out);
 void chunk_store_close(struct chunk_store *s);

@@ -192,6 +192,21 @@ static int count_files(const char *dir)
 	return n;
 }
 
+/* Files under blocks/ and tmp/ of every folder: the block data. */
+static int count_data_files(struct fx *f)
+{
+	char path[256];
+	int n = 0;
+
+	for (int i = 0; i < f->ndirs; i++) {
+		snprintf(path, sizeof(path), "%s/blocks", f->dirs[i]);
+		n += count_files(path);
+		snprintf(path, sizeof(path), "%s/tmp", f->dirs[i]);
+		n += count_files(path);
+	}
+	return n;
+}
+
 static void put_ok(struct fx *f, uint32_t len, unsigned salt, struct blk_id *id)
 {
 	uint8_t *data = make_block(len, salt);
@@ -248,7 +263,7 @@ static void test_put_wrong_id(void **state)
 	data[10] ^= 1;
 	assert_int_equal(chunk_store_put(f->s, &id, data, 1000, &is_new), -EBADMSG);
 	assert_int_equal(chunk_store_has(f->s, &id, &len), 0);
-	assert_int_equal(count_files(f->dir), 0);
+	assert_int_equal(count_data_files(f), 0);
 	free(data);
 }
 
@@ -466,6 +481,23 @@ static void test_reopen_and_torn_temp(void **state)
 	free(v);
 }
 
+static void test_folder_locked(void **state)
+{
+	struct fx *f = *state;
+	struct chunk_store *s2 = NULL;
+
+	/* the fixture's store holds the folder: a second one is refused */
+	assert_int_equal(chunk_store_open(f->dirs, 1, &default_opts, &s2), -EBUSY);
+	assert_null(s2);
+	/* the same folder twice in one daemon is refused too */
+	chunk_store_close(f->s);
+	f->dirs[1] = xstrdup(f->dirs[0]);
+	assert_int_not_equal(chunk_store_open(f->dirs, 2, &default_opts, &s2), 0);
+	free(f->dirs[1]);
+	f->dirs[1] = NULL;
+	fx_open(f, &default_opts);
+}
+
 static void test_full_folder(void **state)
 {
 	struct fx *f = *state;
@@ -481,7 +513,7 @@ static void test_full_folder(void **state)
 	blk_hash(&f->key, data, 5000, &id);
 	assert_int_equal(chunk_store_put(f->s, &id, data, 5000, &is_new), -ENOSPC);
 	assert_int_equal(chunk_store_has(f->s, &id, &len), 0);
-	assert_int_equal(count_files(f->dir), 0);
+	assert_int_equal(count_data_files(f), 0);
 	chunk_store_stats(f->s, &st);
 	assert_int_equal(st.is_full, 1);
 	free(data);
@@ -500,7 +532,7 @@ static void test_enospc_leaves_nothing(void **state)
 	write_fail_count = 1;
 	assert_int_equal(chunk_store_put(f->s, &id, data, 50000, &is_new), -ENOSPC);
 	assert_int_equal(chunk_store_has(f->s, &id, &len), 0);
-	assert_int_equal(count_files(f->dir), 0);
+	assert_int_equal(count_data_files(f), 0);
 	/* and the folder still works */
 	assert_int_equal(chunk_store_put(f->s, &id, data, 50000, &is_new), 0);
 	free(data);
@@ -678,6 +710,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_and_torn_temp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_folder_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enospc_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eio_fails_folder, setup2, teardown),
