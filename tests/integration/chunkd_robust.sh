@@ -7,8 +7,9 @@
 #  - a client stalled mid-frame does not delay other clients and is cut off
 #    after the timeout;
 #  - bad flags, an oversized length, requests before HELLO, a HELLO from
-#    another cluster, an unknown message type: each gets its error or a
-#    closed connection, never a crash; the daemon keeps serving;
+#    another cluster, an unknown message type, 400 random frames: each gets
+#    its error or a closed connection, never a crash; the daemon keeps
+#    serving;
 #  - the connection cap refuses connections beyond max_conns;
 #  - SIGTERM stops a daemon at once even while it waits on a stalled peer.
 set -u
@@ -79,6 +80,27 @@ elif mode == 'stall':
     t = time.time()
     s.settimeout(30)
     print('closed' if is_closed(s) else 'open', int(time.time() - t))
+elif mode == 'fuzz':
+    import random
+    random.seed(int(sys.argv[4]))
+    replies = eofs = 0
+    s.sendall(hello(uuid)); reply(s)
+    for i in range(400):
+        t = random.choice([1, 2, 60, 65, 80, 81, 82, 83, 999, random.randrange(65536)])
+        n = random.choice([0, 1, 4, 17, 21, 25, 30, 64, 200])
+        body = bytearray(os.urandom(n))
+        if t in (80, 81, 82, 83) and n >= 17 and random.random() < 0.5:
+            body[0] = 1                     # a plausible block-id tag
+        if n >= 25 and random.random() < 0.5:
+            body[21:25] = struct.pack('<I', random.choice([0, 1, 2, 0xffffffff]))
+        s.sendall(frame(t, bytes(body), reqid=i + 10))
+        r = reply(s)
+        if r == 'eof':
+            eofs += 1
+            s = conn(addr); s.sendall(hello(uuid)); reply(s)
+        else:
+            replies += 1
+    print('fuzzed', replies, eofs)
 elif mode == 'hold':
     ss = [s] + [conn(addr) for _ in range(int(sys.argv[4]) - 1)]
     for x in ss: x.sendall(hello(uuid))
@@ -137,6 +159,12 @@ check "a request before HELLO is refused" test "$(raw nohello "$A")" = "-71 clos
 check "a HELLO from another cluster is refused" test "$(raw wronguuid "$A")" = -18
 check "unknown type and bad payload are answered, the connection lives" \
 	test "$(raw unknown "$A" "$UUID")" = "0 -71 -74 0"
+for seed in 1 2 3; do
+	raw fuzz "$A" "$UUID" $seed >"$T/fuzz.out" ||
+		fail "the fuzzing client failed: $(cat "$T/fuzz.out")"
+	check "400 random frames answered or closed ($(cat "$T/fuzz.out"))" \
+		grep -q '^fuzzed [0-9]* [0-9]*$' "$T/fuzz.out"
+done
 tool get --server "$A" --id "$ID" | cmp -s - "$T/blk" || fail "the daemon stopped serving"
 grep -q "ERROR: AddressSanitizer\|runtime error" "$T/cs1.log" && fail "sanitizer report"
 
