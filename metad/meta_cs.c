@@ -58,6 +58,43 @@ static int cs_usable(const struct meta_cs *cs)
 	       !(cs->flags & (MSG_CS_FULL | MSG_CS_DISK_FAILED)) && cs->free > 0;
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Free space is only a claim: one server saying it has a petabyte free
+ * must not attract every new copy and every repair (a lying or broken
+ * server would then collect the cluster's blocks). No server weighs more
+ * than twice the lower median of the usable servers' free space; the cap
+ * is recomputed every tick and on every registration. */
+static void update_weight_cap(struct meta_srv *srv)
+{
+	uint64_t *w = xmalloc((srv->ncs + 1) * sizeof(*w));
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < srv->ncs; i++)
+		if (cs_usable(srv->cs[i]))
+			w[n++] = (srv->cs[i]->free >> 20) + 1;
+	if (n) {
+		qsort(w, n, sizeof(*w), u64_cmp);
+		srv->weight_cap = 2 * w[(n - 1) / 2];
+	} else {
+		srv->weight_cap = UINT64_MAX;
+	}
+	free(w);
+}
+
+/* A server's weight in MiB (so sums cannot overflow), capped. */
+static uint64_t cs_weight(const struct meta_srv *srv, const struct meta_cs *cs)
+{
+	uint64_t w = (cs->free >> 20) + 1;
+
+	return srv->weight_cap && w > srv->weight_cap ? srv->weight_cap : w;
+}
+
 static void cs_forget_locs(struct meta_srv *srv, struct meta_cs *cs)
 {
 	struct meta_blk_table *t = meta_ns_blocks(srv->ns);
@@ -230,6 +267,7 @@ static int do_register(struct meta_conn *conn, struct proto_rbuf *r, struct prot
 	cs->conn = conn;
 	conn->cs = cs;
 	proto_put_u32(out, id);
+	update_weight_cap(srv);
 	log_info("chunk server %u registered at %s (%llu bytes free)", id, addr,
 		 (unsigned long long)cs->free);
 	return 0;
@@ -430,74 +468,45 @@ int meta_cs_bmap(struct meta_srv *srv, const uint8_t *payload, size_t len, struc
 	return 0;
 }
 
-static int u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* A candidate's weight in MiB (so sums cannot overflow): its free space,
- * but never more than twice the median candidate's. Free space is only a
- * claim: one server saying it has a petabyte free must not attract every
- * new copy and every repair (a lying or broken server would then collect
- * the cluster's blocks). */
-static uint64_t cs_weight(const struct meta_cs *cs, uint64_t cap)
-{
-	uint64_t w = (cs->free >> 20) + 1;
-
-	return w < cap ? w : cap;
-}
-
 /* Picks a usable server not in chain[0..n), weighted by (capped) free
  * space so equal servers share the load; NULL if there is none. */
 static struct meta_cs *pick_server(struct meta_srv *srv, const uint32_t *chain, uint32_t n,
 				   uint32_t need, int limit_inflight, const struct blk_id *id)
 {
-	struct meta_cs **cand = xmalloc((srv->ncs + 1) * sizeof(*cand));
-	uint64_t *w = xmalloc((srv->ncs + 1) * sizeof(*w));
-	struct meta_cs *picked = NULL;
-	uint64_t total = 0, cap, x;
-	uint32_t nc = 0;
+	uint64_t total = 0, x = 0;
 
-	for (uint32_t i = 0; i < srv->ncs; i++) {
-		struct meta_cs *cs = srv->cs[i];
-		int taken = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < srv->ncs; i++) {
+			struct meta_cs *cs = srv->cs[i];
+			int taken = 0;
 
-		if (!cs_usable(cs) || cs->free < need)
-			continue;
-		if (limit_inflight && cs->inflight >= srv->conf.repair_per_server)
-			continue;
-		/* It is about to delete this very block: a copy stored there
-		 * now could vanish under the delete. */
-		if (pdel_find(cs, id))
-			continue;
-		for (uint32_t k = 0; k < n; k++)
-			taken |= chain[k] == cs->id;
-		if (taken)
-			continue;
-		cand[nc] = cs;
-		w[nc++] = (cs->free >> 20) + 1;
+			if (!cs_usable(cs) || cs->free < need)
+				continue;
+			if (limit_inflight && cs->inflight >= srv->conf.repair_per_server)
+				continue;
+			/* It is about to delete this very block: a copy stored
+			 * there now could vanish under the delete. */
+			if (pdel_find(cs, id))
+				continue;
+			for (uint32_t k = 0; k < n; k++)
+				taken |= chain[k] == cs->id;
+			if (taken)
+				continue;
+			if (pass == 0) {
+				total += cs_weight(srv, cs);
+			} else {
+				uint64_t w = cs_weight(srv, cs);
+
+				if (x < w)
+					return cs;
+				x -= w;
+			}
+		}
+		if (!total)
+			return NULL;
+		x = rng_next() % total;
 	}
-	if (!nc)
-		goto out;
-	qsort(w, nc, sizeof(*w), u64_cmp);
-	cap = 2 * w[(nc - 1) / 2];
-	for (uint32_t i = 0; i < nc; i++)
-		total += cs_weight(cand[i], cap);
-	x = rng_next() % total;
-	for (uint32_t i = 0; i < nc && !picked; i++) {
-		uint64_t wi = cs_weight(cand[i], cap);
-
-		if (x < wi)
-			picked = cand[i];
-		else
-			x -= wi;
-	}
-out:
-	free(cand);
-	free(w);
-	return picked;
+	return NULL;
 }
 
 int meta_cs_place(struct meta_srv *srv, const uint8_t *payload, size_t len, struct proto_wbuf *out)
@@ -834,6 +843,7 @@ void meta_cs_tick(struct meta_srv *srv, int64_t now_ms)
 	uint32_t ncand = 0, capcand = 0, scanned = 0;
 
 	expire_requests(srv, now_ms);
+	update_weight_cap(srv);
 	for (uint32_t i = 0; i < srv->ncs; i++) {
 		struct meta_cs *cs = srv->cs[i];
 

@@ -118,6 +118,7 @@ struct meta_srv {
 	struct meta_cs **cs;
 	uint32_t ncs;
 	uint32_t next_cs_id;
+	uint64_t weight_cap;	/* placement weight cap (MiB), see meta_cs.c */
 	uint64_t cs_id_seq;	/* record of an id just issued: its reply waits for it */
 	uint32_t scan_pos;	/* block-table slot the scheduler resumes at */
 
