@@ -27,6 +27,7 @@ struct chunkd_conf {
 	char *auth_key;
 	int timeout_ms;		/* every peer operation */
 	int idle_timeout_ms;	/* an idle client connection is closed after this */
+	int hello_timeout_ms;	/* a connection must complete HELLO within this */
 	int heartbeat_ms;
 	int max_conns;
 	uint64_t scrub_rate;	/* bytes per second */

@@ -33,10 +33,13 @@ static void usage(FILE *f)
 		"                    [--config FILE] [--log-level error|warn|info|debug]\n"
 		"                    [--KEY VALUE ...]   (any config key)\n"
 		"config keys: data, meta, listen, addr_file, label, auth_key, log_level,\n"
-		"  timeout_ms (30000), idle_timeout_ms (300000), heartbeat_ms (1000),\n"
+		"  timeout_ms (30000), idle_timeout_ms (300000), hello_timeout_ms (5000),\n"
+		"  heartbeat_ms (1000),\n"
 		"  max_conns (256), workers (2), scrub_rate (MiB/s, 32),\n"
 		"  scrub_interval_s (3600), reserve_bytes (0 = reserve_pct of the folder),\n"
-		"  reserve_pct (1), direct_io (yes: block writes bypass the page cache)\n");
+		"  reserve_pct (1), direct_io (yes: block writes bypass the page cache),\n"
+		"  create_data (no: a missing data folder is refused, since it is usually\n"
+		"  an unmounted disk)\n");
 }
 
 static void add_str(char ***v, int *n, const char *s)
@@ -102,6 +105,8 @@ static int conf_cb(void *ud, const char *key, const char *value, char *why, size
 		return set_int(value, 100, 3600000, &c->timeout_ms, why, whylen);
 	} else if (!strcmp(key, "idle_timeout_ms")) {
 		return set_int(value, 1000, 86400000, &c->idle_timeout_ms, why, whylen);
+	} else if (!strcmp(key, "hello_timeout_ms")) {
+		return set_int(value, 100, 3600000, &c->hello_timeout_ms, why, whylen);
 	} else if (!strcmp(key, "heartbeat_ms")) {
 		return set_int(value, 10, 600000, &c->heartbeat_ms, why, whylen);
 	} else if (!strcmp(key, "max_conns")) {
@@ -125,6 +130,11 @@ static int conf_cb(void *ud, const char *key, const char *value, char *why, size
 			snprintf(why, whylen, "'%s' is not yes or no", value);
 			return -EINVAL;
 		}
+	} else if (!strcmp(key, "create_data")) {
+		if (conf_parse_bool(value, &c->store.is_create)) {
+			snprintf(why, whylen, "'%s' is not yes or no", value);
+			return -EINVAL;
+		}
 	} else if (!strcmp(key, "reserve_pct")) {
 		if (set_int(value, 0, 50, &iv, why, whylen))
 			return -EINVAL;
@@ -142,6 +152,7 @@ static void conf_defaults(struct chunkd_conf *c)
 	snprintf(c->listen_addr, sizeof(c->listen_addr), "127.0.0.1:9422");
 	c->timeout_ms = 30000;
 	c->idle_timeout_ms = 300000;
+	c->hello_timeout_ms = 5000;
 	c->heartbeat_ms = 1000;
 	c->max_conns = 256;
 	c->workers = 2;
@@ -285,7 +296,7 @@ int main(int argc, char **argv)
 
 	rc = chunk_store_open(cd->conf.data_dirs, cd->conf.ndata, &cd->conf.store, &cd->store);
 	if (rc) {
-		fprintf(stderr, "casfs-chunkd: cannot open data folders: %s\n", strerror(-rc));
+		/* the store logged which folder and why */
 		rc = 1;
 		goto out;
 	}

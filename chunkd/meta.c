@@ -517,6 +517,10 @@ static void *meta_main(void *arg)
 			meta_run(cd);
 			continue;
 		}
+		/* a refused folder or identity already said why and asked main
+		 * to exit: retrying would only add a misleading line */
+		if (atomic_load(&cd->exit_code))
+			break;
 		if (!logged++)
 			log_warn("cannot reach metad %s: %s; retrying", cd->conf.meta_addr,
 				 strerror(-rc));

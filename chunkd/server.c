@@ -6,7 +6,16 @@
  * over the cap is closed at once. A connection's requests are served in
  * order, one at a time (replies keep the request id); clients get
  * parallelism from several connections. Between requests a connection may
- * stay idle up to conf.idle_timeout_ms.
+ * stay idle up to conf.idle_timeout_ms; one that has not completed HELLO
+ * gets conf.hello_timeout_ms from accept, so silent sockets cannot hold
+ * the slots. At the cap the accept thread makes room instead of refusing:
+ * it cuts the oldest connection still without HELLO, else the one idle
+ * longest (at least SERVER_BUSY_MS, never one mid-request), so a peer
+ * holding many connections cannot lock the others out.
+ *
+ * Log lines about a peer (bad frames, refused HELLOs, cut frames) name its
+ * address and are rate-limited per connection (a burst, then one a second),
+ * so a flood over one connection cannot fill the disk.
  *
  * Every connection starts with HELLO (role client or chunkd, our cluster
  * uuid or zeros); block traffic is refused until the meta thread has
@@ -23,9 +32,12 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -44,12 +56,21 @@
  * MiB) are freed. 1 s is far above the gap between a streaming client's
  * requests (well under a millisecond), so streams never reallocate. */
 #define SERVER_BUSY_MS 1000
+/* Log lines about one connection: a burst of SERVER_LOG_BURST, then one a
+ * second at most. */
+#define SERVER_LOG_BURST 20
 
 struct conn {
 	struct chunkd *cd;
 	int fd;
 	char peer[64];
-	int has_hello;
+	atomic_int has_hello;
+	atomic_int is_busy;		/* between a frame's first byte and its reply */
+	atomic_int is_evicted;		/* cut by the accept thread to make room */
+	_Atomic int64_t since_ms;	/* accept, or the end of the last request */
+	int log_tokens;		/* lines it may log now */
+	int is_log_muted;	/* said that lines are being dropped */
+	int64_t log_refill_ms;
 	struct proto_wbuf in;	/* the request being served */
 	struct proto_wbuf out;	/* the reply being built */
 	uint8_t *blk;		/* GET buffer, grown as needed */
@@ -63,6 +84,7 @@ struct chunk_server {
 	pthread_cond_t cond;	/* signalled when a connection ends */
 	struct conn *conns;
 	int nconns;
+	int nevicted;		/* conns cut to make room, not yet gone */
 };
 
 struct hop {
@@ -70,6 +92,33 @@ struct hop {
 	char addr[CHUNKD_ADDR_MAX];
 	int32_t status;
 };
+
+__attribute__((format(printf, 2, 3)))
+static void conn_log(struct conn *c, const char *fmt, ...)
+{
+	int64_t now = chunk_now_ms();
+	char msg[512];
+	va_list ap;
+
+	if (now - c->log_refill_ms >= 1000) {
+		c->log_tokens += (int)((now - c->log_refill_ms) / 1000);
+		if (c->log_tokens > SERVER_LOG_BURST)
+			c->log_tokens = SERVER_LOG_BURST;
+		c->log_refill_ms = now;
+	}
+	if (c->log_tokens <= 0) {
+		if (!c->is_log_muted)
+			log_warn("%s: too many problems: logging one a second", c->peer);
+		c->is_log_muted = 1;
+		return;
+	}
+	c->log_tokens--;
+	c->is_log_muted = 0;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warn("%s: %s", c->peer, msg);
+}
 
 static int send_status(struct conn *c, const struct proto_hdr *h, int32_t status)
 {
@@ -98,22 +147,37 @@ static int handle_hello(struct conn *c, const struct proto_hdr *h, struct proto_
 	proto_get_str(r, auth, sizeof(auth));
 	proto_get_u64(r, &session);
 	proto_get_str(r, name, sizeof(name));
-	if (proto_get_end(r))
+	if (proto_get_end(r)) {
+		conn_log(c, "HELLO refused: malformed");
 		return send_status(c, h, -EBADMSG);
-	if (version != PROTO_VERSION)
+	}
+	if (version != PROTO_VERSION) {
+		conn_log(c, "HELLO refused: protocol version %u (we speak %u)", version,
+			 PROTO_VERSION);
 		return send_status(c, h, -EPROTO);
-	if (role != PROTO_ROLE_CLIENT && role != PROTO_ROLE_CHUNKD)
+	}
+	if (role != PROTO_ROLE_CLIENT && role != PROTO_ROLE_CHUNKD) {
+		conn_log(c, "HELLO refused: role %u is not client or chunkd", role);
 		return send_status(c, h, -EPERM);
-	if (cd->conf.auth_key && strcmp(auth, cd->conf.auth_key) != 0)
+	}
+	if (cd->conf.auth_key && strcmp(auth, cd->conf.auth_key) != 0) {
+		conn_log(c, "HELLO refused: wrong auth key");
 		return send_status(c, h, -EACCES);
-	if (!chunkd_wait_registered(cd, cd->conf.timeout_ms))
+	}
+	if (!chunkd_wait_registered(cd, cd->conf.timeout_ms)) {
+		conn_log(c, "HELLO refused: not registered with metad yet");
 		return send_status(c, h, -EAGAIN);
+	}
 	pthread_mutex_lock(&cd->lock);
 	ours = cd->uuid;
 	pthread_mutex_unlock(&cd->lock);
-	if (memcmp(want.b, zero.b, sizeof(zero.b)) && memcmp(want.b, ours.b, sizeof(ours.b)))
+	if (memcmp(want.b, zero.b, sizeof(zero.b)) && memcmp(want.b, ours.b, sizeof(ours.b))) {
+		conn_log(c, "HELLO refused: another cluster's uuid");
 		return send_status(c, h, -EXDEV);
-	c->has_hello = 1;
+	}
+	if (!atomic_load(&c->has_hello))
+		net_set_timeouts(c->fd, cd->conf.timeout_ms);
+	atomic_store(&c->has_hello, 1);
 	proto_reply_begin(&c->out, MSG_HELLO, h->reqid, 0);
 	proto_put_u16(&c->out, PROTO_VERSION);
 	proto_put_uuid(&c->out, &ours);
@@ -386,13 +450,15 @@ static int conn_serve(struct conn *c, const struct proto_hdr *h)
 		return -EPROTO;
 	}
 	rc = msg_check(h->type, 0, c->in.data, c->in.len);
-	if (rc)
+	if (rc) {
+		conn_log(c, "bad request (type %u): %s", h->type, strerror(-rc));
 		return send_status(c, h, rc);
+	}
 	proto_rbuf_init(&r, c->in.data, c->in.len);
 	if (h->type == MSG_HELLO)
 		return handle_hello(c, h, &r);
-	if (!c->has_hello) {
-		log_warn("%s: request %u before HELLO: closing", c->peer, h->type);
+	if (!atomic_load(&c->has_hello)) {
+		conn_log(c, "request %u before HELLO: closing", h->type);
 		send_status(c, h, -EPROTO);
 		return -EPROTO;
 	}
@@ -402,7 +468,10 @@ static int conn_serve(struct conn *c, const struct proto_hdr *h)
 	case MSG_BLK_GET: return handle_get(c, h, &r);
 	case MSG_BLK_SYNC: return handle_sync(c, h, &r);
 	case MSG_BLK_HAVE: return handle_have(c, h, &r);
-	default: return send_status(c, h, -EOPNOTSUPP);
+	default:
+		conn_log(c, "request type %u (%s) is not served here", h->type,
+			 msg_lookup(h->type) ? msg_lookup(h->type)->name : "?");
+		return send_status(c, h, -EOPNOTSUPP);
 	}
 }
 
@@ -426,6 +495,8 @@ static void conn_unlink(struct chunkd *cd, struct conn *c)
 	if (c->next)
 		c->next->pprev = c->pprev;
 	s->nconns--;
+	if (atomic_load(&c->is_evicted))
+		s->nevicted--;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -437,34 +508,62 @@ static void *conn_main(void *arg)
 	struct proto_hdr h;
 	int rc;
 
-	net_set_timeouts(c->fd, cd->conf.timeout_ms);
+	/* before HELLO a frame may take no longer than the HELLO deadline */
+	net_set_timeouts(c->fd, cd->conf.hello_timeout_ms < cd->conf.timeout_ms ?
+					cd->conf.hello_timeout_ms : cd->conf.timeout_ms);
 	for (;;) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		ssize_t n;
+		char byte;
 
-		/* a busy stream keeps its block buffers; a connection idle for a
-		 * while gives them back, so pooled idle connections cost little */
-		rc = poll(&pfd, 1, SERVER_BUSY_MS);
-		if (rc == 0) {
-			conn_release_buffers(c);
-			rc = poll(&pfd, 1, cd->conf.idle_timeout_ms);
+		if (!atomic_load(&c->has_hello)) {
+			int64_t left = atomic_load(&c->since_ms) + cd->conf.hello_timeout_ms -
+				       chunk_now_ms();
+
+			rc = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+			if (rc == 0) {
+				conn_log(c, "no HELLO within %d ms: closing",
+					 cd->conf.hello_timeout_ms);
+				break;
+			}
+		} else {
+			/* a busy stream keeps its block buffers; a connection idle
+			 * for a while gives them back, so pooled idle connections
+			 * cost little */
+			rc = poll(&pfd, 1, SERVER_BUSY_MS);
+			if (rc == 0) {
+				conn_release_buffers(c);
+				rc = poll(&pfd, 1, cd->conf.idle_timeout_ms);
+			}
 		}
 		if (rc < 0 && errno == EINTR)
 			continue;
-		if (rc <= 0 || atomic_load(&cd->is_stopping))
+		if (rc <= 0 || atomic_load(&cd->is_stopping) || atomic_load(&c->is_evicted))
 			break;
+		/* end of stream between frames is a normal close */
+		n = recv(c->fd, &byte, 1, MSG_PEEK);
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			break;
+		atomic_store(&c->is_busy, 1);
 		rc = net_frame_read(c->fd, PROTO_FRAME_MAX, &h, &c->in);
 		if (rc) {
-			if (rc != -ECONNRESET)
-				log_warn("%s: %s: closing", c->peer,
+			if (atomic_load(&c->is_evicted) || atomic_load(&cd->is_stopping))
+				break;
+			if (rc == -ECONNRESET)
+				conn_log(c, "closed mid-frame");
+			else
+				conn_log(c, "%s: closing",
 					 rc == -EAGAIN ? "timed out mid-frame" : strerror(-rc));
 			break;
 		}
 		atomic_fetch_add(&cd->load, 1);
 		rc = conn_serve(c, &h);
 		atomic_fetch_sub(&cd->load, 1);
+		atomic_store(&c->since_ms, chunk_now_ms());
+		atomic_store(&c->is_busy, 0);
 		if (rc) {
 			if (rc != -EPROTO && rc != -ECONNRESET && rc != -EPIPE)
-				log_warn("%s: %s: closing", c->peer, strerror(-rc));
+				conn_log(c, "%s: closing", strerror(-rc));
 			break;
 		}
 	}
@@ -476,6 +575,63 @@ static void *conn_main(void *arg)
 	c->blk = NULL;
 	free(c);
 	return NULL;
+}
+
+static void format_peer(const struct sockaddr *sa, socklen_t len, char *out, size_t outlen)
+{
+	char host[INET6_ADDRSTRLEN + 2] = "?";
+	unsigned port = 0;
+
+	(void)len;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(out, outlen, "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(out, outlen, "[%s]:%u", host, port);
+	} else {
+		snprintf(out, outlen, "peer ?");
+	}
+}
+
+/* At the cap, under s->lock: cuts the oldest connection without HELLO, else
+ * the one idle longest (idle at least SERVER_BUSY_MS). The victim's thread
+ * sees its socket shut down and leaves; until then it counts in nevicted. */
+static void server_make_room(struct chunkd *cd)
+{
+	struct chunk_server *s = cd->server;
+	struct conn *victim = NULL;
+	int64_t now = chunk_now_ms();
+	int victim_hello = 1;
+
+	for (struct conn *c = s->conns; c; c = c->next) {
+		int hello = atomic_load(&c->has_hello);
+		int64_t since = atomic_load(&c->since_ms);
+
+		if (atomic_load(&c->is_evicted))
+			continue;
+		if (hello && (atomic_load(&c->is_busy) || now - since < SERVER_BUSY_MS))
+			continue;
+		if (!victim || hello < victim_hello ||
+		    (hello == victim_hello && since < atomic_load(&victim->since_ms))) {
+			victim = c;
+			victim_hello = hello;
+		}
+	}
+	if (!victim)
+		return;
+	log_warn("%s: closed to make room (%d connections; %s for %lld ms)", victim->peer,
+		 cd->conf.max_conns, victim_hello ? "idle" : "no HELLO",
+		 (long long)(now - atomic_load(&victim->since_ms)));
+	atomic_store(&victim->is_evicted, 1);
+	s->nevicted++;
+	shutdown(victim->fd, SHUT_RDWR);
 }
 
 static void *accept_main(void *arg)
@@ -503,18 +659,24 @@ static void *accept_main(void *arg)
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		pthread_mutex_lock(&s->lock);
-		if (s->nconns >= cd->conf.max_conns || atomic_load(&cd->is_stopping)) {
+		if (s->nconns - s->nevicted >= cd->conf.max_conns && !atomic_load(&cd->is_stopping))
+			server_make_room(cd);
+		if (s->nconns - s->nevicted >= cd->conf.max_conns || atomic_load(&cd->is_stopping)) {
 			pthread_mutex_unlock(&s->lock);
-			log_warn("connection refused: %d connections already", cd->conf.max_conns);
+			log_warn("connection refused: %d connections already, all busy",
+				 cd->conf.max_conns);
 			close(fd);
 			continue;
 		}
 		c = xcalloc(1, sizeof(*c));
 		c->cd = cd;
 		c->fd = fd;
+		atomic_store(&c->since_ms, chunk_now_ms());
+		c->log_tokens = SERVER_LOG_BURST;
+		c->log_refill_ms = atomic_load(&c->since_ms);
 		proto_wbuf_init(&c->in);
 		proto_wbuf_init(&c->out);
-		snprintf(c->peer, sizeof(c->peer), "connection %d", fd);
+		format_peer((struct sockaddr *)&ss, sl, c->peer, sizeof(c->peer));
 		c->next = s->conns;
 		if (s->conns)
 			s->conns->pprev = &c->next;

@@ -447,6 +447,14 @@ int chunk_store_open(char *const *dirs, int ndirs, const struct chunk_store_opts
 
 		d->path = xstrdup(dirs[i]);
 		d->blocks_fd = d->tmp_fd = d->quar_fd = d->lock_fd = -1;
+		/* a missing folder is usually an unmounted disk: creating it
+		 * would put the store on the root file system */
+		if (!opts->is_create && access(d->path, F_OK) < 0 && errno == ENOENT) {
+			rc = -ENOENT;
+			log_error("data folder %s does not exist (create it, or set create_data = "
+				  "yes)", d->path);
+			goto out;
+		}
 		if (mkdir(d->path, 0755) < 0 && errno != EEXIST) {
 			rc = -errno;
 			log_error("data folder %s: %s", d->path, strerror(-rc));

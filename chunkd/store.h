@@ -17,6 +17,7 @@ struct chunk_store_opts {
 	uint64_t reserve_bytes;	/* per folder; 0 = reserve_pct of its size */
 	unsigned reserve_pct;
 	int is_direct;		/* write blocks with O_DIRECT where possible */
+	int is_create;		/* create a missing data folder (else -ENOENT) */
 };
 
 struct chunk_store_ent {

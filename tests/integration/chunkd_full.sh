@@ -29,7 +29,7 @@ has_event() { grep -q -- "$1" "$LOG"; }
 wait_event() { wait_for "${2:-20}" has_event "$1" || fail "no event '$1' from metad's side"; }
 tool() { "$TOOL" --state "$T/fm.state" "$@"; }
 
-mkdir -p "$T/cs1"
+mkdir -p "$SMALL/cs1"
 start_daemon cs1 "$CASFS_BIN/casfs-chunkd" --data "$SMALL/cs1" --meta "$META_ADDR" \
 	--listen 127.0.0.1:0 --addr-file "$T/cs1.addr" --heartbeat-ms 200
 wait_for 20 read_addr "$T/cs1.addr" >/dev/null || fail "chunkd did not start"
@@ -71,7 +71,7 @@ tool put --server "$A" "$T/b" >"$T/put.out" || fail "PUT after freeing space: $(
 cluster_kill cs1 TERM
 
 # --- two folders: the one with more free space takes new blocks
-mkdir -p "$T/big"
+mkdir -p "$SMALL/cs2" "$T/big"
 start_daemon cs2 "$CASFS_BIN/casfs-chunkd" --data "$SMALL/cs2" --data "$T/big" \
 	--meta "$META_ADDR" --listen 127.0.0.1:0 --addr-file "$T/cs2.addr"
 wait_for 20 read_addr "$T/cs2.addr" >/dev/null || fail "chunkd 2 did not start"

@@ -61,6 +61,21 @@ rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "chunkd served a data folder under a missing parent (rc $rc)"
 grep -q "no-such-disk/casfs" "$T/nodisk.out" || fail "chunkd's refusal does not name the folder: $(head -3 "$T/nodisk.out")"
 check "nothing was created for the missing folder" test ! -e "$T/no-such-disk"
+# --- chunkd: a missing data folder whose parent exists (an unmounted disk
+# under /srv) is refused too, in one line, unless create_data = yes
+mkdir -p "$T/srv"
+timeout 20 "$CHUNKD" --data "$T/srv/disk1" --meta 127.0.0.1:1 --listen 127.0.0.1:0 \
+	>"$T/unmounted.out" 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "chunkd served a missing data folder (rc $rc)"
+check "nothing was created for the unmounted disk" test ! -e "$T/srv/disk1"
+check "one line refuses the missing folder: $(cat "$T/unmounted.out")" \
+	test "$(grep -c . "$T/unmounted.out")" = 1
+grep -q "srv/disk1 does not exist" "$T/unmounted.out" ||
+	fail "chunkd's refusal does not say the folder is missing: $(cat "$T/unmounted.out")"
+timeout 5 "$CHUNKD" --data "$T/srv/disk1" --meta 127.0.0.1:1 --listen 127.0.0.1:0 \
+	--create-data yes >"$T/create.out" 2>&1
+check "create_data = yes creates the folder" test -d "$T/srv/disk1/blocks"
 
 # --- chunkd: a data folder of another cluster
 cluster_start_metad
@@ -81,6 +96,7 @@ timeout 30 "$CHUNKD" --data "$T/cs1" --meta "$META_ADDR" --listen 127.0.0.1:0 >"
 rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "chunkd served another cluster's folder (rc $rc): $(tail -3 "$pid_log")"
 grep -q "another cluster" "$pid_log" || fail "chunkd's refusal does not say why: $(tail -3 "$pid_log")"
+grep -q "retrying" "$pid_log" && fail "chunkd logged a retry after refusing the folder: $(tail -3 "$pid_log")"
 check "the foreign folder's blocks are untouched" \
 	test "$(find "$T/cs1/blocks" -type f | wc -l)" = "$nblocks"
 check "the second cluster lists no chunk server" \

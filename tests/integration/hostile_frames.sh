@@ -71,24 +71,29 @@ done
 attack meta random 'bad frame header' --count 150
 attack chunk random 'closing' --count 150
 attack meta truncate 'closed mid-frame'
-attack chunk truncate -
+attack chunk truncate 'closed mid-frame'
 attack meta flags 'bad frame header'
 attack chunk flags 'Bad message: closing'
 attack meta types 'bad request (type 65535)'
-attack chunk types -
+attack chunk types 'bad request (type 65535)'
 attack meta schema 'bad request (type 42): Bad message'
-attack chunk schema -
+attack chunk schema 'bad request (type [0-9]*): Bad message'
 attack meta prehello 'before HELLO'
 attack chunk prehello 'before HELLO'
 attack meta hello 'HELLO refused: protocol version'
-attack chunk hello -
+attack chunk hello 'HELLO refused: protocol version'
 attack meta hello 'HELLO refused: wrong auth key' --role admin
 # one line per refused HELLO, with the peer and the reason
 for why in "protocol version 0 " "protocol version 65535" "unknown role 0" "unknown role 255" \
 	"another cluster's uuid" "wrong auth key" "no session" "second HELLO"; do
 	grep -q "127.0.0.1:[0-9]*: .*$why" "$T/metad.log" || fail "metad did not log a HELLO refused for '$why'"
 done
-attack chunk hello - --role chunkd
+attack chunk hello 'HELLO refused: wrong auth key' --role chunkd
+for why in "protocol version 0 " "protocol version 65535" "role 0 " "role 255 " \
+	"another cluster's uuid" "wrong auth key"; do
+	grep -q "127.0.0.1:[0-9]*: HELLO refused: $why" "$T/cs1.log" ||
+		fail "chunkd did not log a HELLO refused for '$why'"
+done
 attack meta reply 'malformed reply'
 grep -q "reply (type 11) to unknown request 4242: ignored" "$T/metad.log" ||
 	fail "metad did not log the stray reply frame"
@@ -103,6 +108,10 @@ attack meta slowread - --count 4
 attack chunk slowread - --count 8
 attack meta churn - --count 300
 attack chunk churn - --count 200
+# silent sockets, then idle logged-in ones, more than max_conns (256): a new
+# client is still served, because chunkd cuts the oldest without HELLO or
+# the longest idle
+attack chunk hold 'closed to make room' --count 300
 
 # The daemons shut down cleanly and without a sanitizer report.
 for name in cs1 metad; do

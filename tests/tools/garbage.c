@@ -1074,6 +1074,70 @@ static int cmd_churn(void)
 	return 0;
 }
 
+/* One HELLO + PING on a fresh connection; its time in *ms. */
+static int hold_probe(int64_t *ms)
+{
+	struct g_conn c;
+	int64_t t0 = g_now_ms();
+	int32_t st = 0;
+	int rc = g_login(&c, g_opts.server, NULL);
+
+	if (!rc) {
+		rc = g_call(&c, MSG_PING, NULL, &st, NULL);
+		rc = rc ? rc : st;
+		g_close(&c);
+	}
+	*ms = g_now_ms() - t0;
+	return rc;
+}
+
+/* Connection slots: --count (300) silent sockets that never say HELLO, then
+ * as many logged-in connections left idle. While either set is held open,
+ * a new client must be served at once: the daemon has to make room. */
+static int cmd_hold(void)
+{
+	int n = g_opts.count ? g_opts.count : 300, opened = 0, rc;
+	struct g_conn *cs = xcalloc((size_t)n, sizeof(*cs));
+	int64_t ms;
+
+	for (int i = 0; i < n; i++)
+		if (g_open(&cs[i], g_opts.server))
+			cs[i].fd = -1;
+		else
+			opened++;
+	rc = hold_probe(&ms);
+	if (rc)
+		g_bad("hold: with %d silent connections open a client failed: %s", opened,
+		      strerror(-rc));
+	else if (ms > 5000)
+		g_bad("hold: with %d silent connections open a client waited %" PRId64 " ms", opened,
+		      ms);
+	else
+		g_ok("hold: with %d silent connections open a client was served in %" PRId64 " ms",
+		     opened, ms);
+	for (int i = 0; i < n; i++)
+		g_close(&cs[i]);
+	opened = 0;
+	for (int i = 0; i < n; i++)
+		if (g_login(&cs[i], g_opts.server, NULL))
+			cs[i].fd = -1;
+		else
+			opened++;
+	/* the oldest idle ones must have been idle a while to be cut */
+	poll(NULL, 0, 1500);
+	rc = hold_probe(&ms);
+	if (rc)
+		g_bad("hold: with %d idle logged-in connections open a client failed: %s", opened,
+		      strerror(-rc));
+	else
+		g_ok("hold: with %d idle logged-in connections open a client was served in %" PRId64
+		     " ms", opened, ms);
+	for (int i = 0; i < n; i++)
+		g_close(&cs[i]);
+	free(cs);
+	return 0;
+}
+
 /* Slow readers: connections that pipeline requests as fast as the daemon
  * takes them and never read a reply. The daemon must stop reading from
  * them (bounded output per connection) and keep serving a normal peer. */
@@ -1212,7 +1276,8 @@ static void usage(void)
 		"               [--role client|chunkd|admin] [--count N] [--seconds N] [--seed N]\n"
 		"               meta|chunk COMMAND\n"
 		"commands: health random oversize truncate flags types prehello hello reply\n"
-		"          slowloris slowread churn schema fuzz | chunk: lies | meta: lies adm-lies bigdir dump\n"
+		"          slowloris slowread churn schema fuzz | chunk: lies hold\n"
+		"          | meta: lies adm-lies bigdir dump\n"
 		"          fake-cs [--ids FILE of 'HEXID LEN' lines] cs-lies\n"
 		"          cs-register --count ID\n");
 	exit(2);
@@ -1262,6 +1327,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(cmd, "reply")) rc = cmd_reply();
 	else if (!strcmp(cmd, "slowloris")) rc = cmd_slowloris(is_meta);
 	else if (!strcmp(cmd, "churn")) rc = cmd_churn();
+	else if (!strcmp(cmd, "hold") && !is_meta) rc = cmd_hold();
 	else if (!strcmp(cmd, "slowread")) rc = cmd_slowread(is_meta);
 	else if (!strcmp(cmd, "schema")) rc = cmd_schema();
 	else if (!strcmp(cmd, "fuzz")) rc = cmd_fuzz();

@@ -108,7 +108,8 @@ static void fx_open(struct fx *f, const struct chunk_store_opts *opts)
 	chunk_store_set_bad_fn(f->s, on_bad, f);
 }
 
-static const struct chunk_store_opts default_opts = { .reserve_pct = 1, .is_direct = 1 };
+static const struct chunk_store_opts default_opts = { .reserve_pct = 1, .is_direct = 1,
+						     .is_create = 1 };
 
 static int setup_n(void **state, int ndirs)
 {
@@ -498,6 +499,26 @@ static void test_folder_locked(void **state)
 	fx_open(f, &default_opts);
 }
 
+static void test_missing_folder_refused(void **state)
+{
+	struct fx *f = *state;
+	struct chunk_store_opts opts = default_opts;
+	struct chunk_store *s2 = NULL;
+	char path[160], *dirs[1] = { path };
+	struct stat st;
+
+	/* a missing folder (an unmounted disk) is refused, and not created */
+	snprintf(path, sizeof(path), "%s/unmounted", f->dir);
+	opts.is_create = 0;
+	assert_int_equal(chunk_store_open(dirs, 1, &opts, &s2), -ENOENT);
+	assert_null(s2);
+	assert_int_equal(stat(path, &st), -1);
+	/* an existing one opens without the flag */
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(chunk_store_open(dirs, 1, &opts, &s2), 0);
+	chunk_store_close(s2);
+}
+
 static void test_full_folder(void **state)
 {
 	struct fx *f = *state;
@@ -711,6 +732,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_and_torn_temp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folder_locked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_folder_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enospc_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eio_fails_folder, setup2, teardown),
