@@ -51,6 +51,9 @@ struct cl_req {
 	int done;
 	int status;
 	int is_async;			/* nobody waits: the reader frees it */
+	int is_resent;
+	cl_meta_done_fn done_fn;	/* async: told the outcome, then freed */
+	void *done_arg;
 	struct proto_wbuf own_frame;	/* async: the request and reply */
 	struct proto_wbuf own_rep;
 	pthread_cond_t cond;
@@ -233,8 +236,12 @@ static void meta_publish(struct cl_meta *m, int fd)
 	pthread_mutex_lock(&m->mu);
 	m->fd = fd;
 	m->gen++;
-	for (r = m->pending; r && !rc; r = r->next)
+	for (r = m->pending; r && !rc; r = r->next) {
+		/* Re-sent newest first: a follow-up may now overtake the
+		 * request it was to follow, so its answer is not trusted. */
+		r->is_resent = 1;
 		rc = net_frame_write(fd, r->frame);
+	}
 	pthread_mutex_unlock(&m->mu);
 	pthread_mutex_unlock(&m->send_mu);
 }
@@ -293,11 +300,18 @@ static void meta_reconnect(struct cl_meta *m)
 	}
 }
 
+/* The follow-up armed by cl_meta_follow on this thread, if any. */
+static __thread struct cl_req *follow_next;
+
 /* Frees an answered or abandoned async request (m->mu held). */
 static void req_free_async(struct cl_meta *m, struct cl_req *r)
 {
 	if (r->status && r->status != -ESHUTDOWN)
 		log_debug("metad: async request %u failed: %s", r->type, strerror(-r->status));
+	if (r->done_fn && r->is_resent && !r->status)
+		r->status = -EAGAIN;
+	if (r->done_fn)
+		r->done_fn(r->done_arg, r->status, r->status ? NULL : r->rep);
 	proto_wbuf_free(&r->own_frame);
 	proto_wbuf_free(&r->own_rep);
 	free(r);
@@ -573,19 +587,43 @@ static int meta_submit(struct cl_meta *m, struct cl_req *r, struct proto_wbuf *w
 	return 0;
 }
 
+static void follow_drop(struct cl_req *r)
+{
+	if (r->done_fn)
+		r->done_fn(r->done_arg, -ECANCELED, NULL);
+	proto_wbuf_free(&r->own_frame);
+	proto_wbuf_free(&r->own_rep);
+	free(r);
+}
+
 int cl_meta_call(struct cl_meta *m, struct proto_wbuf *req, struct proto_wbuf *rep)
 {
 	struct cl_req r = { .frame = req, .rep = rep };
+	struct cl_req *fw = follow_next;
 	int rc;
 
+	follow_next = NULL;
 	rc = proto_frame_finish(req);
 	if (rc)
-		return rc;
+		goto fail;
 	pthread_cond_init(&r.cond, NULL);
 	rc = meta_submit(m, &r, req);
 	if (rc) {
 		pthread_cond_destroy(&r.cond);
-		return rc;
+		goto fail;
+	}
+	/* Written after req on the same connection: metad, which handles a
+	 * connection's frames in order, answers it with req applied. It is
+	 * written from a copy: the reader may free fw as soon as it is
+	 * answered. */
+	if (fw) {
+		struct proto_wbuf wire;
+
+		proto_wbuf_init(&wire);
+		proto_put_raw(&wire, fw->frame->data, fw->frame->len);
+		if (meta_submit(m, fw, &wire))
+			follow_drop(fw);
+		proto_wbuf_free(&wire);
 	}
 	pthread_mutex_lock(&m->mu);
 	while (!r.done)
@@ -593,6 +631,41 @@ int cl_meta_call(struct cl_meta *m, struct proto_wbuf *req, struct proto_wbuf *r
 	pthread_mutex_unlock(&m->mu);
 	pthread_cond_destroy(&r.cond);
 	return r.status;
+fail:
+	if (fw)
+		follow_drop(fw);
+	return rc;
+}
+
+int cl_meta_follow(struct proto_wbuf *req, cl_meta_done_fn fn, void *arg)
+{
+	struct cl_req *r;
+	int rc;
+
+	cl_meta_follow_cancel();
+	rc = proto_frame_finish(req);
+	if (rc)
+		return rc;
+	r = xcalloc(1, sizeof(*r));
+	r->is_async = 1;
+	r->done_fn = fn;
+	r->done_arg = arg;
+	proto_wbuf_init(&r->own_frame);
+	proto_wbuf_init(&r->own_rep);
+	proto_put_raw(&r->own_frame, req->data, req->len);
+	r->frame = &r->own_frame;
+	r->rep = &r->own_rep;
+	follow_next = r;
+	return 0;
+}
+
+void cl_meta_follow_cancel(void)
+{
+	struct cl_req *r = follow_next;
+
+	follow_next = NULL;
+	if (r)
+		follow_drop(r);
 }
 
 int cl_meta_post(struct cl_meta *m, struct proto_wbuf *req)

@@ -45,6 +45,21 @@ int cl_meta_call(struct cl_meta *m, struct proto_wbuf *req, struct proto_wbuf *r
  * such requests to be answered. 0, -EMSGSIZE or -ESHUTDOWN. */
 int cl_meta_post(struct cl_meta *m, struct proto_wbuf *req);
 
+/* Outcome of a follow-up request: status 0 with rep holding the reply
+ * fields, or -errno with rep NULL (-ECANCELED when it was never sent).
+ * Called exactly once, on the reader thread or the arming thread, with
+ * internal locks held: it must not call cl_meta. */
+typedef void (*cl_meta_done_fn)(void *arg, int status, struct proto_wbuf *rep);
+
+/* Arms a follow-up for the calling thread: its next cl_meta_call writes req
+ * right after its own request, without waiting for either reply, and fn
+ * gets the follow-up's reply later. Used to fetch what a mutation changed
+ * (a directory's attributes) in the same round trip. The request is
+ * copied. cl_meta_follow_cancel drops an armed follow-up that was not
+ * sent. */
+int cl_meta_follow(struct proto_wbuf *req, cl_meta_done_fn fn, void *arg);
+void cl_meta_follow_cancel(void);
+
 /* Counts opens per inode (called by the file layer after a successful
  * OPEN/CREATE and before RELEASE) so that a replacement session re-opens
  * them. */

@@ -100,6 +100,7 @@ static void reply_entry(fuse_req_t req, int rc, struct casfs_attr *a)
 		return;
 	}
 	cl_file_overlay(c->files, a);
+	cl_dattr_told(c->dattr, a);
 	fill_entry(c, a, &e);
 	fuse_reply_entry(req, &e);
 }
@@ -114,6 +115,7 @@ static void reply_attr(fuse_req_t req, int rc, struct casfs_attr *a)
 		return;
 	}
 	cl_file_overlay(c->files, a);
+	cl_dattr_told(c->dattr, a);
 	attr_to_stat(c, a, &st);
 	fuse_reply_attr(req, &st, c->attr_timeout);
 }
@@ -149,9 +151,25 @@ static void mnt_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct mnt_ctx *c = ctx_of(req);
 	struct casfs_attr a;
 
+	int rc;
+
 	if (name_bad(req, name))
 		return;
-	reply_entry(req, cl_ns_lookup(c->meta, ino_in(c, parent), name, &a), &a);
+	rc = cl_ns_lookup(c->meta, ino_in(c, parent), name, &a);
+	if (rc == -ENOENT && c->entry_timeout > 0) {
+		struct fuse_entry_param e;
+
+		/* A zero inode is a negative entry the kernel keeps for
+		 * entry_timeout, like a positive one: tools probe many absent
+		 * names (git, make, compilers' include paths). A create on
+		 * this mount replaces it at once; another mount's create is
+		 * seen once it expires, as for every other name change. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = c->entry_timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	reply_entry(req, rc, &a);
 }
 
 static void mnt_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -173,7 +191,20 @@ static void mnt_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	struct mnt_ctx *c = ctx_of(req);
 	struct casfs_attr a;
 
+	double age;
+
 	(void)fi;
+	if (!cl_dattr_take(c->dattr, ino_in(c, ino), c->attr_timeout, &a, &age)) {
+		struct stat st;
+
+		/* Fetched behind this mount's own change: as current as a
+		 * GETATTR now, give or take other mounts' changes, which the
+		 * timeout (shortened by its age) bounds as usual. */
+		cl_dattr_told(c->dattr, &a);
+		attr_to_stat(c, &a, &st);
+		fuse_reply_attr(req, &st, c->attr_timeout - age);
+		return;
+	}
 	reply_attr(req, cl_ns_getattr(c->meta, ino_in(c, ino), &a), &a);
 }
 
@@ -206,6 +237,7 @@ static void mnt_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	at.nsec = (uint32_t)attr->st_atim.tv_nsec;
 	mt.sec = (uint64_t)attr->st_mtim.tv_sec;
 	mt.nsec = (uint32_t)attr->st_mtim.tv_nsec;
+	cl_dattr_forget(c->dattr, ino_in(c, ino));
 	if (!valid) {
 		/* ctime only: metad updates it on any change; just answer. */
 		reply_attr(req, cl_ns_getattr(c->meta, ino_in(c, ino), &a), &a);
@@ -238,13 +270,15 @@ static void mnt_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct mnt_ctx *c = ctx_of(req);
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct casfs_attr a;
+	int rc;
 
 	if (name_bad(req, name))
 		return;
-	reply_entry(req,
-		    cl_ns_mknod(c->meta, ino_in(c, parent), name, mode, (uint32_t)rdev, fc->uid,
-				fc->gid, &a),
-		    &a);
+	cl_dattr_begin(c->dattr, ino_in(c, parent));
+	rc = cl_ns_mknod(c->meta, ino_in(c, parent), name, mode, (uint32_t)rdev, fc->uid, fc->gid,
+			 &a);
+	cl_dattr_end();
+	reply_entry(req, rc, &a);
 }
 
 static void mnt_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -252,31 +286,41 @@ static void mnt_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct mnt_ctx *c = ctx_of(req);
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct casfs_attr a;
+	int rc;
 
 	if (name_bad(req, name))
 		return;
-	reply_entry(req,
-		    cl_ns_mkdir(c->meta, ino_in(c, parent), name, S_IFDIR | (mode & 07777),
-				fc->uid, fc->gid, &a),
-		    &a);
+	cl_dattr_begin(c->dattr, ino_in(c, parent));
+	rc = cl_ns_mkdir(c->meta, ino_in(c, parent), name, S_IFDIR | (mode & 07777), fc->uid,
+			 fc->gid, &a);
+	cl_dattr_end();
+	reply_entry(req, rc, &a);
 }
 
 static void mnt_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mnt_ctx *c = ctx_of(req);
+	int rc;
 
 	if (name_bad(req, name))
 		return;
-	fuse_reply_err(req, -cl_ns_unlink(c->meta, ino_in(c, parent), name));
+	cl_dattr_begin(c->dattr, ino_in(c, parent));
+	rc = cl_ns_unlink(c->meta, ino_in(c, parent), name);
+	cl_dattr_end();
+	fuse_reply_err(req, -rc);
 }
 
 static void mnt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mnt_ctx *c = ctx_of(req);
+	int rc;
 
 	if (name_bad(req, name))
 		return;
-	fuse_reply_err(req, -cl_ns_rmdir(c->meta, ino_in(c, parent), name));
+	cl_dattr_begin(c->dattr, ino_in(c, parent));
+	rc = cl_ns_rmdir(c->meta, ino_in(c, parent), name);
+	cl_dattr_end();
+	fuse_reply_err(req, -rc);
 }
 
 static void mnt_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -284,18 +328,21 @@ static void mnt_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, con
 	struct mnt_ctx *c = ctx_of(req);
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct casfs_attr a;
+	int rc;
 
 	if (name_bad(req, name))
 		return;
-	reply_entry(req,
-		    cl_ns_symlink(c->meta, ino_in(c, parent), name, link, fc->uid, fc->gid, &a),
-		    &a);
+	cl_dattr_begin(c->dattr, ino_in(c, parent));
+	rc = cl_ns_symlink(c->meta, ino_in(c, parent), name, link, fc->uid, fc->gid, &a);
+	cl_dattr_end();
+	reply_entry(req, rc, &a);
 }
 
 static void mnt_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		       const char *newname, unsigned int flags)
 {
 	struct mnt_ctx *c = ctx_of(req);
+	int rc;
 
 	if (name_bad(req, name) || name_bad(req, newname))
 		return;
@@ -303,19 +350,28 @@ static void mnt_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	fuse_reply_err(req, -cl_ns_rename(c->meta, ino_in(c, parent), name,
-					  ino_in(c, newparent), newname, flags));
+	/* One follow-up per call: the source directory; a second target
+	 * directory is simply asked again. */
+	cl_dattr_begin(c->dattr, ino_in(c, parent));
+	rc = cl_ns_rename(c->meta, ino_in(c, parent), name, ino_in(c, newparent), newname, flags);
+	cl_dattr_end();
+	if (newparent != parent)
+		cl_dattr_forget(c->dattr, ino_in(c, newparent));
+	fuse_reply_err(req, -rc);
 }
 
 static void mnt_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	struct mnt_ctx *c = ctx_of(req);
 	struct casfs_attr a;
+	int rc;
 
 	if (name_bad(req, newname))
 		return;
-	reply_entry(req, cl_ns_link(c->meta, ino_in(c, ino), ino_in(c, newparent), newname, &a),
-		    &a);
+	cl_dattr_begin(c->dattr, ino_in(c, newparent));
+	rc = cl_ns_link(c->meta, ino_in(c, ino), ino_in(c, newparent), newname, &a);
+	cl_dattr_end();
+	reply_entry(req, rc, &a);
 }
 
 static void open_flags(struct mnt_ctx *c, struct fuse_file_info *fi)
@@ -340,9 +396,11 @@ static void mnt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)f;
 	open_flags(c, fi);
+	cl_file_overlay(c->files, &a);
 	/* close-to-open: the kernel's attributes may predate another
-	 * client's close; drop them so the next access asks again. */
-	if (c->se && c->attr_timeout > 0)
+	 * client's close; drop them so the next access asks again, unless
+	 * they are what metad just answered. */
+	if (c->se && c->attr_timeout > 0 && !cl_dattr_is_told(c->dattr, &a))
 		fuse_lowlevel_notify_inval_inode(c->se, ino, -1, 0);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		cl_file_release(f);	/* interrupted: the kernel forgot it */
@@ -360,14 +418,17 @@ static void mnt_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 
 	if (name_bad(req, name))
 		return;
+	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_file_create(c->files, ino_in(c, parent), name, S_IFREG | (mode & 07777), fc->uid,
 			    fc->gid, (uint32_t)fi->flags, &a, &f);
+	cl_dattr_end();
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	fi->fh = (uintptr_t)f;
 	open_flags(c, fi);
+	cl_dattr_told(c->dattr, &a);
 	fill_entry(c, &a, &e);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
 		cl_file_release(f);
@@ -460,6 +521,7 @@ static int dir_add(struct dir_fill *d, const char *name, const struct casfs_attr
 		struct fuse_entry_param e;
 
 		if (a) {
+			cl_dattr_told(d->c->dattr, a);
 			fill_entry(d->c, a, &e);
 		} else {
 			memset(&e, 0, sizeof(e));
@@ -578,6 +640,7 @@ static void mnt_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		fuse_reply_err(req, E2BIG);
 		return;
 	}
+	cl_dattr_forget(c->dattr, ino_in(c, ino));
 	fuse_reply_err(req, -cl_ns_setxattr(c->meta, ino_in(c, ino), name, value, (uint32_t)size,
 					    (uint32_t)flags & (XATTR_CREATE | XATTR_REPLACE)));
 }
@@ -636,6 +699,7 @@ static void mnt_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		fuse_reply_err(req, ERANGE);
 		return;
 	}
+	cl_dattr_forget(c->dattr, ino_in(c, ino));
 	fuse_reply_err(req, -cl_ns_removexattr(c->meta, ino_in(c, ino), name));
 }
 

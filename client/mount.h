@@ -6,6 +6,7 @@
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
 
+#include "client/cl_dattr.h"
 #include "client/cl_file.h"
 #include "client/cl_meta.h"
 
@@ -13,6 +14,7 @@
 struct mnt_ctx {
 	struct cl_meta *meta;
 	struct cl_files *files;
+	struct cl_dattr *dattr;		/* directory attributes fetched behind mutations */
 	uint64_t root;			/* metad inode shown as the mount's root */
 	double attr_timeout;
 	double entry_timeout;

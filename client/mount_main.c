@@ -364,6 +364,7 @@ int main(int argc, char **argv)
 	cache = cl_cache_new(cache_size);
 	ctx.files = cl_files_new(ctx.meta, chunk, cache,
 				 conf.workers ? (int)conf.workers : MNT_WORKERS_DEFAULT);
+	ctx.dattr = cl_dattr_new();
 	ctx.attr_timeout = conf.attr_timeout;
 	ctx.entry_timeout = conf.entry_timeout;
 	ctx.is_direct = conf.direct;
@@ -445,6 +446,9 @@ out:
 	chunk = NULL;
 	cl_meta_close(ctx.meta);
 	ctx.meta = NULL;
+	/* After the close: it completes the fetches still in flight. */
+	cl_dattr_free(ctx.dattr);
+	ctx.dattr = NULL;
 	if (se)
 		fuse_session_destroy(se);
 	daemon_ready(notify_fd, 1);
