@@ -33,3 +33,11 @@ $(BUILD)/tests/chunktool: $(BUILD)/tests/tools/chunktool.o $(BUILD)/tests/tools/
 $(BUILD)/chunkbench: $(BUILD)/tests/bench/chunkbench.o $(BUILD)/tests/tools/chunkcli.o $(LIBCASFS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_SAN) -o $@ $^ $(FS_LIBS)
+
+# libFuzzer targets over chunkd code (tests/fuzz/fuzz_chunk_*.c): the
+# generic fuzz rule compiles only fs/, so these add the store. (The shorter
+# stem makes make prefer this rule over $(BUILD)/fuzz_%.)
+$(BUILD)/fuzz_chunk_%: tests/fuzz/fuzz_chunk_%.c chunkd/store.c $(FS_SRCS) | $(STAMP)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $(shell pkg-config --cflags libxxhash inih) -o $@ $^ \
+		$(call pc_libs,libxxhash inih) -pthread
