@@ -21,7 +21,13 @@
  * this mount would have gone through a reply or changed metad's copy), so
  * close-to-open holds without dropping them and asking again.
  *
- * Locking: mu guards both tables; the completion runs on cl_meta's reader
+ * The "opened" table keeps metad's answer to each OPEN: the kernel drops
+ * atime after every read and then asks GETATTR although nothing else
+ * changed; that is answered from the OPEN (as fresh as close-to-open
+ * needs) while the mount made no namespace change since and the file has
+ * no writes of this mount (the caller checks).
+ *
+ * Locking: mu guards the tables; the completion runs on cl_meta's reader
  * thread under cl_meta's lock and takes only mu.
  */
 #include "client/cl_dattr.h"
@@ -55,6 +61,12 @@ struct cl_dattr {
 	uint64_t next_gen;
 	struct dattr_slot slots[DATTR_SLOTS];
 	struct casfs_attr told[DATTR_TOLD];
+	struct dattr_open {
+		uint64_t ino, epoch;
+		struct casfs_attr a;
+		struct timespec at;
+	} opened[DATTR_TOLD];
+	uint64_t epoch;			/* bumped by every cl_dattr_changed */
 };
 
 struct dattr_fetch {
@@ -228,4 +240,44 @@ int cl_dattr_is_told(struct cl_dattr *d, const struct casfs_attr *b)
 	       same_time(&a->ctime, &b->ctime);
 	pthread_mutex_unlock(&d->mu);
 	return same;
+}
+
+void cl_dattr_opened(struct cl_dattr *d, const struct casfs_attr *a)
+{
+	struct dattr_open *o;
+
+	pthread_mutex_lock(&d->mu);
+	*told_of(d, a->ino) = *a;
+	o = &d->opened[(a->ino * 0x9e3779b97f4a7c15ull) >> 52];
+	o->ino = a->ino;
+	o->epoch = d->epoch;
+	o->a = *a;
+	clock_gettime(CLOCK_MONOTONIC, &o->at);
+	pthread_mutex_unlock(&d->mu);
+}
+
+int cl_dattr_open_attr(struct cl_dattr *d, uint64_t ino, double max_age_s, struct casfs_attr *a,
+		       double *age_s)
+{
+	struct dattr_open *o;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&d->mu);
+	o = &d->opened[(ino * 0x9e3779b97f4a7c15ull) >> 52];
+	if (o->ino == ino && ino && o->epoch == d->epoch) {
+		*age_s = secs_since(&o->at);
+		if (*age_s < max_age_s) {
+			*a = o->a;
+			rc = 0;
+		}
+	}
+	pthread_mutex_unlock(&d->mu);
+	return rc;
+}
+
+void cl_dattr_changed(struct cl_dattr *d)
+{
+	pthread_mutex_lock(&d->mu);
+	d->epoch++;
+	pthread_mutex_unlock(&d->mu);
 }

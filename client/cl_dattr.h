@@ -37,5 +37,15 @@ int cl_dattr_take(struct cl_dattr *d, uint64_t ino, double max_age_s, struct cas
  * hint: a forgotten inode never matches. */
 void cl_dattr_told(struct cl_dattr *d, const struct casfs_attr *a);
 int cl_dattr_is_told(struct cl_dattr *d, const struct casfs_attr *b);
+/* Records metad's answer to an OPEN of a->ino (also as told). */
+void cl_dattr_opened(struct cl_dattr *d, const struct casfs_attr *a);
+/* The attributes of the last OPEN of ino, if no namespace change by this
+ * mount happened since (cl_dattr_changed) and they are younger than
+ * max_age_s: 0, *a and *age_s, else -ENOENT. */
+int cl_dattr_open_attr(struct cl_dattr *d, uint64_t ino, double max_age_s, struct casfs_attr *a,
+		       double *age_s);
+/* A namespace change (unlink, rename, link, xattrs) whose inode is not
+ * known here: no OPEN answer recorded before it is used any more. */
+void cl_dattr_changed(struct cl_dattr *d);
 
 #endif

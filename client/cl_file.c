@@ -144,11 +144,83 @@ const struct cl_bent *cl_file_map_find(struct cl_file *f, uint64_t index)
 	return i < f->nmap && f->map[i].index == index ? &f->map[i] : NULL;
 }
 
+/* A BMAP written right behind an OPEN (cl_meta_follow), so that the first
+ * read after a cold open needs no round trip of its own. Shared by the
+ * completion (cl_meta's reader) and the file until both let go. */
+struct cl_map_pre {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	int refs;
+	int is_done;
+	int status;
+	struct proto_wbuf rep;
+};
+
+static void map_pre_put(struct cl_map_pre *p)
+{
+	int left;
+
+	pthread_mutex_lock(&p->mu);
+	left = --p->refs;
+	pthread_mutex_unlock(&p->mu);
+	if (left)
+		return;
+	proto_wbuf_free(&p->rep);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cond);
+	free(p);
+}
+
+static void map_pre_done(void *arg, int status, struct proto_wbuf *rep)
+{
+	struct cl_map_pre *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	p->status = status;
+	if (!status)
+		proto_put_raw(&p->rep, rep->data, rep->len);
+	p->is_done = 1;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->mu);
+	map_pre_put(p);
+}
+
+void cl_file_map_pre_drop(struct cl_file *f)
+{
+	if (f->map_pre)
+		map_pre_put(f->map_pre);
+	f->map_pre = NULL;
+}
+
+/* Takes the open's BMAP answer into rep if there is a usable one (f->mu
+ * held; the answer follows the OPEN's at once, so the wait is short). */
+static int map_pre_take(struct cl_file *f, struct proto_wbuf *rep)
+{
+	struct cl_map_pre *p = f->map_pre;
+	int ok;
+
+	if (!p)
+		return 0;
+	f->map_pre = NULL;
+	pthread_mutex_lock(&p->mu);
+	while (!p->is_done)
+		pthread_cond_wait(&p->cond, &p->mu);
+	ok = p->status == 0;
+	if (ok) {
+		proto_wbuf_reset(rep);
+		proto_put_raw(rep, p->rep.data, p->rep.len);
+	}
+	pthread_mutex_unlock(&p->mu);
+	map_pre_put(p);
+	return ok;
+}
+
 /* Inserts or replaces e; a null id removes the entry (a hole). */
 void cl_file_map_set(struct cl_file *f, const struct cl_bent *e)
 {
 	size_t i;
 
+	cl_file_map_pre_drop(f);
 	if (!f->is_map_valid)
 		return;
 	i = cl_file_map_search(f->map, f->nmap, e->index);
@@ -190,10 +262,11 @@ int cl_file_map_load(struct cl_file *f)
 	struct casfs_attr a;
 	uint64_t first = 0, nblocks;
 	uint32_t n, nsrv;
-	int rc = 0;
+	int rc = 0, has_pre;
 
 	proto_wbuf_init(&req);
 	proto_wbuf_init(&rep);
+	has_pre = map_pre_take(f, &rep);
 	f->nmap = 0;
 	f->is_map_valid = 1;
 	nblocks = (f->size + f->bs - 1) / f->bs;
@@ -201,13 +274,16 @@ int cl_file_map_load(struct cl_file *f)
 		uint32_t count = nblocks - first > CL_BMAP_BATCH ? CL_BMAP_BATCH
 								 : (uint32_t)(nblocks - first);
 
-		proto_frame_begin(&req, MSG_BMAP, 0, 0);
-		proto_put_u64(&req, f->ino);
-		proto_put_u64(&req, first);
-		proto_put_u32(&req, count ? count : 1);
-		rc = cl_meta_call(f->fs->meta, &req, &rep);
-		if (rc)
-			break;
+		if (!has_pre) {
+			proto_frame_begin(&req, MSG_BMAP, 0, 0);
+			proto_put_u64(&req, f->ino);
+			proto_put_u64(&req, first);
+			proto_put_u32(&req, count ? count : 1);
+			rc = cl_meta_call(f->fs->meta, &req, &rep);
+			if (rc)
+				break;
+		}
+		has_pre = 0;
 		proto_rbuf_init(&r, rep.data, rep.len);
 		proto_get_attr(&r, &a);
 		if (proto_get_count(&r, 8 + BLK_ID_SIZE + 4 + 4, &n)) {
@@ -240,6 +316,7 @@ int cl_file_map_load(struct cl_file *f)
 	} while (first < nblocks);
 	if (rc) {
 		f->is_map_valid = 0;
+		cl_file_map_pre_drop(f);
 		log_warn("BMAP of inode %llu failed: %s", (unsigned long long)f->ino,
 			 strerror(-rc));
 	}
@@ -723,6 +800,7 @@ void cl_file_put(struct cl_file *f)
 	f->done = NULL;
 	free(f->unsynced);
 	f->unsynced = NULL;
+	cl_file_map_pre_drop(f);
 	free(f->map);
 	f->map = NULL;
 	pthread_mutex_destroy(&f->mu);
@@ -765,12 +843,47 @@ int cl_file_has_locks(struct cl_file *f)
 	return has;
 }
 
+/* Arms a BMAP of ino's first blocks to follow this thread's next metad
+ * call; NULL when the map is known already. The caller holds one
+ * reference, the completion the other. */
+static struct cl_map_pre *map_pre_arm(struct cl_files *fs, uint64_t ino)
+{
+	struct cl_file *f = cl_file_find(fs, ino);
+	struct cl_map_pre *p;
+	struct proto_wbuf req;
+	int known = 0;
+
+	if (f) {
+		pthread_mutex_lock(&f->mu);
+		known = f->is_map_valid;
+		pthread_mutex_unlock(&f->mu);
+		cl_file_put(f);
+	}
+	if (known)
+		return NULL;
+	p = xcalloc(1, sizeof(*p));
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	proto_wbuf_init(&p->rep);
+	p->refs = 2;
+	proto_wbuf_init(&req);
+	proto_frame_begin(&req, MSG_BMAP, 0, 0);
+	proto_put_u64(&req, ino);
+	proto_put_u64(&req, 0);
+	proto_put_u32(&req, CL_BMAP_BATCH);
+	if (cl_meta_follow(&req, map_pre_done, p))
+		map_pre_done(p, -EMSGSIZE, NULL);
+	proto_wbuf_free(&req);
+	return p;
+}
+
 int cl_file_open(struct cl_files *fs, uint64_t ino, uint32_t flags, struct casfs_attr *a,
 		 struct cl_file **out)
 {
 	struct proto_wbuf req, rep;
 	struct proto_rbuf r;
 	struct cl_file *f, *old = NULL;
+	struct cl_map_pre *pre = NULL;
 	int rc, is_new;
 
 	/* O_TRUNC truncates on metad: commit this mount's buffered writes
@@ -783,6 +896,10 @@ int cl_file_open(struct cl_files *fs, uint64_t ino, uint32_t flags, struct casfs
 	}
 	proto_wbuf_init(&req);
 	proto_wbuf_init(&rep);
+	/* A reader's first read needs the block map: fetch it in the OPEN's
+	 * round trip (metad answers it after the OPEN, so it is as fresh). */
+	if (!(flags & O_TRUNC) && (flags & O_ACCMODE) != O_WRONLY)
+		pre = map_pre_arm(fs, ino);
 	proto_frame_begin(&req, MSG_OPEN, 0, 0);
 	proto_put_u64(&req, ino);
 	proto_put_u32(&req, flags);
@@ -798,17 +915,32 @@ int cl_file_open(struct cl_files *fs, uint64_t ino, uint32_t flags, struct casfs
 	if (old) {
 		pthread_mutex_lock(&old->mu);
 		old->is_map_valid = 0;
+		cl_file_map_pre_drop(old);
 		if (!rc)
 			old->size = a->size;
 		pthread_mutex_unlock(&old->mu);
 		pthread_mutex_unlock(&old->flush_mu);
 		cl_file_put(old);
 	}
-	if (rc)
+	if (rc) {
+		if (pre)
+			map_pre_put(pre);
 		return rc;
+	}
 	cl_meta_note_open(fs->meta, ino, 1);
 	f = cl_file_get(fs, ino, &is_new);
 	file_take_attr(f, a, is_new);
+	if (pre) {
+		pthread_mutex_lock(&f->mu);
+		if (!f->is_map_valid && !f->ndirty && !f->inflight && !f->ndone) {
+			cl_file_map_pre_drop(f);
+			f->map_pre = pre;
+			pre = NULL;
+		}
+		pthread_mutex_unlock(&f->mu);
+		if (pre)
+			map_pre_put(pre);
+	}
 	*out = f;
 	return 0;
 }

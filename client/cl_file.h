@@ -58,6 +58,9 @@ int cl_file_fsync(struct cl_file *f);
 int cl_file_setattr(struct cl_files *fs, uint64_t ino, uint32_t valid, uint32_t mode,
 		    uint32_t uid, uint32_t gid, uint64_t size, const struct casfs_time *atime,
 		    const struct casfs_time *mtime, struct casfs_attr *a);
+/* 1 if a->ino is open on this mount with no write of its own since its
+ * size and mtime were a's (nothing buffered, uploading or uncommitted). */
+int cl_file_is_clean(struct cl_files *fs, const struct casfs_attr *a);
 /* Raises a->size to the local size of an open inode with unflushed writes. */
 void cl_file_overlay(struct cl_files *fs, struct casfs_attr *a);
 

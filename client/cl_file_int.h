@@ -66,11 +66,16 @@ struct cl_file {
 	struct cl_bent *unsynced;	/* committed since the last fsync */
 	size_t nunsynced, capunsynced;
 	int is_map_valid;
+	struct cl_map_pre *map_pre;	/* BMAP sent behind OPEN, for the next map load */
 	struct cl_bent *map;		/* sorted by index, non-null blocks only */
 	size_t nmap, capmap;
 	uint64_t seq_next;		/* where a sequential reader reads next */
 	struct casfs_time mtime;	/* as last seen from metad */
 };
+
+/* Drops the BMAP answer fetched at open (f->mu held): anything that
+ * changes the map locally makes it stale. */
+void cl_file_map_pre_drop(struct cl_file *f);
 
 struct cl_job {
 	struct cl_file *f;

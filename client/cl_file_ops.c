@@ -29,6 +29,7 @@ static int file_trim_tail(struct cl_file *f, uint64_t size)
 	pthread_mutex_lock(&f->mu);
 	f->size = size;
 	f->is_map_valid = 0;
+	cl_file_map_pre_drop(f);
 	index = size / f->bs;
 	if (size % f->bs == 0 || cl_file_dirty_find(f, index))
 		goto out;
@@ -90,6 +91,22 @@ int cl_file_setattr(struct cl_files *fs, uint64_t ino, uint32_t valid, uint32_t 
 		cl_file_put(f);
 	}
 	return rc;
+}
+
+int cl_file_is_clean(struct cl_files *fs, const struct casfs_attr *a)
+{
+	struct cl_file *f = cl_file_find(fs, a->ino);
+	int clean;
+
+	if (!f)
+		return 0;
+	pthread_mutex_lock(&f->mu);
+	clean = !f->need_commit && !f->ndirty && !f->inflight && !f->ndone &&
+		f->size == a->size && f->mtime.sec == a->mtime.sec &&
+		f->mtime.nsec == a->mtime.nsec;
+	pthread_mutex_unlock(&f->mu);
+	cl_file_put(f);
+	return clean;
 }
 
 void cl_file_overlay(struct cl_files *fs, struct casfs_attr *a)
@@ -282,6 +299,7 @@ int cl_file_copy_range(struct cl_file *src, uint64_t off_in, struct cl_file *dst
 	if (!rc) {
 		pthread_mutex_lock(&dst->mu);
 		dst->is_map_valid = 0;
+		cl_file_map_pre_drop(dst);
 		if (a.size > dst->size)
 			dst->size = a.size;
 		dst->mtime = a.mtime;

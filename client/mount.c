@@ -205,6 +205,16 @@ static void mnt_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		fuse_reply_attr(req, &st, c->attr_timeout - age);
 		return;
 	}
+	/* Asked again only because a read dropped atime (metad does not
+	 * track it): the OPEN's answer is still the file's state. */
+	if (!cl_dattr_open_attr(c->dattr, ino_in(c, ino), c->attr_timeout, &a, &age) &&
+	    cl_file_is_clean(c->files, &a)) {
+		struct stat st;
+
+		attr_to_stat(c, &a, &st);
+		fuse_reply_attr(req, &st, c->attr_timeout - age);
+		return;
+	}
 	reply_attr(req, cl_ns_getattr(c->meta, ino_in(c, ino), &a), &a);
 }
 
@@ -238,6 +248,7 @@ static void mnt_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	mt.sec = (uint64_t)attr->st_mtim.tv_sec;
 	mt.nsec = (uint32_t)attr->st_mtim.tv_nsec;
 	cl_dattr_forget(c->dattr, ino_in(c, ino));
+	cl_dattr_changed(c->dattr);
 	if (!valid) {
 		/* ctime only: metad updates it on any change; just answer. */
 		reply_attr(req, cl_ns_getattr(c->meta, ino_in(c, ino), &a), &a);
@@ -304,6 +315,7 @@ static void mnt_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (name_bad(req, name))
 		return;
+	cl_dattr_changed(c->dattr);
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_ns_unlink(c->meta, ino_in(c, parent), name);
 	cl_dattr_end();
@@ -317,6 +329,7 @@ static void mnt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (name_bad(req, name))
 		return;
+	cl_dattr_changed(c->dattr);
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_ns_rmdir(c->meta, ino_in(c, parent), name);
 	cl_dattr_end();
@@ -352,6 +365,7 @@ static void mnt_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 	}
 	/* One follow-up per call: the source directory; a second target
 	 * directory is simply asked again. */
+	cl_dattr_changed(c->dattr);
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_ns_rename(c->meta, ino_in(c, parent), name, ino_in(c, newparent), newname, flags);
 	cl_dattr_end();
@@ -368,6 +382,7 @@ static void mnt_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 
 	if (name_bad(req, newname))
 		return;
+	cl_dattr_changed(c->dattr);
 	cl_dattr_begin(c->dattr, ino_in(c, newparent));
 	rc = cl_ns_link(c->meta, ino_in(c, ino), ino_in(c, newparent), newname, &a);
 	cl_dattr_end();
@@ -402,6 +417,7 @@ static void mnt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * they are what metad just answered. */
 	if (c->se && c->attr_timeout > 0 && !cl_dattr_is_told(c->dattr, &a))
 		fuse_lowlevel_notify_inval_inode(c->se, ino, -1, 0);
+	cl_dattr_opened(c->dattr, &a);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		cl_file_release(f);	/* interrupted: the kernel forgot it */
 }
@@ -641,6 +657,7 @@ static void mnt_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		return;
 	}
 	cl_dattr_forget(c->dattr, ino_in(c, ino));
+	cl_dattr_changed(c->dattr);
 	fuse_reply_err(req, -cl_ns_setxattr(c->meta, ino_in(c, ino), name, value, (uint32_t)size,
 					    (uint32_t)flags & (XATTR_CREATE | XATTR_REPLACE)));
 }
@@ -700,6 +717,7 @@ static void mnt_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		return;
 	}
 	cl_dattr_forget(c->dattr, ino_in(c, ino));
+	cl_dattr_changed(c->dattr);
 	fuse_reply_err(req, -cl_ns_removexattr(c->meta, ino_in(c, ino), name));
 }
 
