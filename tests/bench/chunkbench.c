@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -227,6 +228,9 @@ static int start_servers(const char *bin, const char *dir, const char *meta)
 
 		snprintf(data, sizeof(data), "%s/cs%d", dir, i);
 		snprintf(addr_file, sizeof(addr_file), "%s/cs%d.addr", dir, i);
+		/* chunkd refuses a data folder that does not exist. */
+		if (mkdir(data, 0755) && errno != EEXIST)
+			return -errno;
 		pid = fork();
 		if (pid < 0)
 			return -errno;
