@@ -880,8 +880,6 @@ static struct cl_map_pre *map_pre_arm(struct cl_files *fs, uint64_t ino)
 int cl_file_open(struct cl_files *fs, uint64_t ino, uint32_t flags, struct casfs_attr *a,
 		 struct cl_file **out)
 {
-	struct proto_wbuf req, rep;
-	struct proto_rbuf r;
 	struct cl_file *f, *old = NULL;
 	struct cl_map_pre *pre = NULL;
 	int rc, is_new;
@@ -894,24 +892,11 @@ int cl_file_open(struct cl_files *fs, uint64_t ino, uint32_t flags, struct casfs
 		pthread_mutex_lock(&old->flush_mu);
 		cl_file_flush_locked(old);
 	}
-	proto_wbuf_init(&req);
-	proto_wbuf_init(&rep);
 	/* A reader's first read needs the block map: fetch it in the OPEN's
 	 * round trip (metad answers it after the OPEN, so it is as fresh). */
 	if (!(flags & O_TRUNC) && (flags & O_ACCMODE) != O_WRONLY)
 		pre = map_pre_arm(fs, ino);
-	proto_frame_begin(&req, MSG_OPEN, 0, 0);
-	proto_put_u64(&req, ino);
-	proto_put_u32(&req, flags);
-	rc = cl_meta_call(fs->meta, &req, &rep);
-	if (!rc) {
-		proto_rbuf_init(&r, rep.data, rep.len);
-		proto_get_attr(&r, a);
-		if (proto_get_end(&r))
-			rc = -EPROTO;
-	}
-	proto_wbuf_free(&req);
-	proto_wbuf_free(&rep);
+	rc = cl_ns_open(fs->meta, ino, flags, a);
 	if (old) {
 		pthread_mutex_lock(&old->mu);
 		old->is_map_valid = 0;
@@ -949,29 +934,10 @@ int cl_file_create(struct cl_files *fs, uint64_t parent, const char *name, uint3
 		   uint32_t uid, uint32_t gid, uint32_t flags, struct casfs_attr *a,
 		   struct cl_file **out)
 {
-	struct proto_wbuf req, rep;
-	struct proto_rbuf r;
 	struct cl_file *f;
 	int rc, is_new;
 
-	proto_wbuf_init(&req);
-	proto_wbuf_init(&rep);
-	proto_frame_begin(&req, MSG_CREATE, 0, 0);
-	proto_put_u64(&req, parent);
-	proto_put_str(&req, name);
-	proto_put_u32(&req, mode);
-	proto_put_u32(&req, uid);
-	proto_put_u32(&req, gid);
-	proto_put_u32(&req, flags);
-	rc = cl_meta_call(fs->meta, &req, &rep);
-	if (!rc) {
-		proto_rbuf_init(&r, rep.data, rep.len);
-		proto_get_attr(&r, a);
-		if (proto_get_end(&r))
-			rc = -EPROTO;
-	}
-	proto_wbuf_free(&req);
-	proto_wbuf_free(&rep);
+	rc = cl_ns_create(fs->meta, parent, name, mode, uid, gid, flags, a);
 	if (rc)
 		return rc;
 	cl_meta_note_open(fs->meta, a->ino, 1);

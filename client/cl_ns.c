@@ -112,6 +112,31 @@ int cl_ns_mknod(struct cl_meta *m, uint64_t parent, const char *name, uint32_t m
 	return call_attr(m, &c, a);
 }
 
+int cl_ns_open(struct cl_meta *m, uint64_t ino, uint32_t flags, struct casfs_attr *a)
+{
+	struct ns_call c;
+
+	call_begin(&c, MSG_OPEN);
+	proto_put_u64(&c.req, ino);
+	proto_put_u32(&c.req, flags);
+	return call_attr(m, &c, a);
+}
+
+int cl_ns_create(struct cl_meta *m, uint64_t parent, const char *name, uint32_t mode,
+		 uint32_t uid, uint32_t gid, uint32_t flags, struct casfs_attr *a)
+{
+	struct ns_call c;
+
+	call_begin(&c, MSG_CREATE);
+	proto_put_u64(&c.req, parent);
+	proto_put_str(&c.req, name);
+	proto_put_u32(&c.req, mode);
+	proto_put_u32(&c.req, uid);
+	proto_put_u32(&c.req, gid);
+	proto_put_u32(&c.req, flags);
+	return call_attr(m, &c, a);
+}
+
 int cl_ns_mkdir(struct cl_meta *m, uint64_t parent, const char *name, uint32_t mode,
 		uint32_t uid, uint32_t gid, struct casfs_attr *a)
 {

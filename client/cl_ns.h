@@ -28,6 +28,11 @@ int cl_ns_setattr(struct cl_meta *m, uint64_t ino, uint32_t valid, uint32_t mode
 		  const struct casfs_time *mtime, struct casfs_attr *a);
 int cl_ns_mknod(struct cl_meta *m, uint64_t parent, const char *name, uint32_t mode,
 		uint32_t rdev, uint32_t uid, uint32_t gid, struct casfs_attr *a);
+/* OPEN counts the open in the session (one RELEASE each); CREATE is MKNOD of
+ * a regular file plus OPEN in one round trip. */
+int cl_ns_open(struct cl_meta *m, uint64_t ino, uint32_t flags, struct casfs_attr *a);
+int cl_ns_create(struct cl_meta *m, uint64_t parent, const char *name, uint32_t mode,
+		 uint32_t uid, uint32_t gid, uint32_t flags, struct casfs_attr *a);
 int cl_ns_mkdir(struct cl_meta *m, uint64_t parent, const char *name, uint32_t mode,
 		uint32_t uid, uint32_t gid, struct casfs_attr *a);
 int cl_ns_unlink(struct cl_meta *m, uint64_t parent, const char *name);
