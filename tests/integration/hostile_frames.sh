@@ -29,7 +29,6 @@ g() { "$G" --auth "$KEY" --meta "$META_ADDR" "$@"; }
 # chunkd answers HELLO only once it has registered with metad
 wait_for 30 g --server "$CS" chunk health >/dev/null || fail "chunkd never became ready"
 
-sanitizer_clean() { ! grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$1"; }
 
 vmhwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 

@@ -16,17 +16,6 @@ G=$CASFS_BIN/garbage
 TOOL=$CASFS_BIN/tests/chunktool
 [ -x "$G" ] || fail "$G not built (make BUILD=... unit-tests)"
 cluster_init
-sanitizer_clean() { ! grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$1"; }
-stop_clean() {	# stop_clean NAME: SIGTERM, exit 0, no sanitizer report
-	local name=$1 pid rc
-	pid=$(cluster_pid "$name")
-	kill -TERM "$pid"
-	wait "$pid"
-	rc=$?
-	unset "CLUSTER_PIDS[$name]"
-	check "$name exits 0 on SIGTERM (rc $rc)" test "$rc" = 0
-	sanitizer_clean "$T/$name.log" || fail "sanitizer report in $name.log at shutdown"
-}
 
 cluster_start_metad --default_goal 2 --cs_dead_timeout_ms 2000
 cluster_start_chunkd 1

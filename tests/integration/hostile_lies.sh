@@ -32,17 +32,6 @@ for n in 1 2 3; do cluster_start_chunkd $n; done
 cluster_wait_chunkds 3
 MPID=$(cluster_pid metad)
 g() { "$G" --meta "$META_ADDR" "$@"; }
-sanitizer_clean() { ! grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$1"; }
-stop_clean() {	# stop_clean NAME: SIGTERM, exit 0, no sanitizer report
-	local name=$1 pid rc
-	pid=$(cluster_pid "$name")
-	kill -TERM "$pid"
-	wait "$pid"
-	rc=$?
-	unset "CLUSTER_PIDS[$name]"
-	check "$name exits 0 on SIGTERM (rc $rc)" test "$rc" = 0
-	sanitizer_clean "$T/$name.log" || fail "sanitizer report in $name.log at shutdown"
-}
 
 run() {	# run NAME garbage-args...: the attack must pass its own checks
 	local name=$1

@@ -6,6 +6,7 @@
 #   cluster_mount MNT [opts]      mount the cluster at MNT (casfs-mount)
 #   cluster_kill NAME [SIG]       signal a process started here (by pid)
 #   fail MSG / check COND MSG     assertions
+#   stop_clean NAME               SIGTERM a daemon: exit 0, no sanitizer report
 # Daemons bind 127.0.0.1 port 0 and write the bound address to an
 # --addr-file, so ports are chosen free at run time without races. Every
 # process started here is recorded by pid and stopped on exit, pass or fail;
@@ -56,6 +57,22 @@ start_daemon() {
 }
 
 cluster_pid() { echo "${CLUSTER_PIDS[$1]}"; }
+
+# sanitizer_clean LOG: no ASan/LSan/UBSan report in a daemon's log.
+sanitizer_clean() { ! grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$1"; }
+
+# stop_clean NAME: SIGTERM a daemon started here; it must exit 0 and leave no
+# sanitizer report (a clean shutdown is part of invariant 6).
+stop_clean() {
+	local name=$1 pid rc
+	pid=$(cluster_pid "$name")
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	unset "CLUSTER_PIDS[$name]"
+	check "$name exits 0 on SIGTERM (rc $rc)" test "$rc" = 0
+	sanitizer_clean "$T/$name.log" || fail "sanitizer report in $name.log at shutdown"
+}
 
 cluster_kill() {
 	local name=$1 sig=${2:-TERM} pid=${CLUSTER_PIDS[$1]:-}
