@@ -562,6 +562,16 @@ static int block_store(struct cl_file *f, const uint8_t *data, struct cl_bent *e
 	}
 }
 
+/* Frees a buffer already off f->dirty and returns its bytes to the
+ * mount-wide write budget. */
+static void dirty_free(struct cl_file *f, struct cl_dirty *d)
+{
+	__atomic_sub_fetch(&f->fs->dirty_bytes, f->bs, __ATOMIC_RELAXED);
+	free(d->buf);
+	d->buf = NULL;
+	free(d);
+}
+
 static void job_upload(struct cl_file *f, struct cl_dirty *d)
 {
 	struct cl_files *fs = f->fs;
@@ -610,9 +620,7 @@ static void job_upload(struct cl_file *f, struct cl_dirty *d)
 			break;
 		}
 	}
-	free(d->buf);
-	d->buf = NULL;
-	free(d);
+	dirty_free(f, d);
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->mu);
 }
@@ -656,10 +664,11 @@ static void *worker_main(void *arg)
 /* ---- the inode table ---- */
 
 struct cl_files *cl_files_new(struct cl_meta *meta, struct cl_chunk *chunk,
-			      struct cl_cache *cache, int nworkers)
+			      struct cl_cache *cache, int nworkers, uint64_t write_cache)
 {
 	struct cl_files *fs = xcalloc(1, sizeof(*fs));
 
+	fs->write_cache = write_cache;
 	fs->meta = meta;
 	fs->chunk = chunk;
 	fs->cache = cache;
@@ -792,9 +801,7 @@ void cl_file_put(struct cl_file *f)
 		struct cl_dirty *d = f->dirty;
 
 		f->dirty = d->next;
-		free(d->buf);
-		d->buf = NULL;
-		free(d);
+		dirty_free(f, d);
 	}
 	free(f->done);
 	f->done = NULL;
@@ -1053,6 +1060,18 @@ out:
 	return rc;
 }
 
+/* Whether one more buffer for f would pass the mount's write budget. A
+ * random writer keeps every block it touched buffered up to that budget,
+ * so re-writing a block costs a memcpy, not a block read and a chain
+ * write; past it, the writer's own buffers leave (each writer pays for its
+ * own pressure, and a file nobody writes keeps its few buffers). */
+static int write_cache_full(const struct cl_file *f)
+{
+	uint64_t used = __atomic_load_n(&f->fs->dirty_bytes, __ATOMIC_RELAXED);
+
+	return used + f->bs > f->fs->write_cache;
+}
+
 /* Pushes out every buffered block that is not leaving yet (f->mu held). */
 static void upload_all(struct cl_file *f)
 {
@@ -1094,6 +1113,7 @@ int cl_file_dirty_new(struct cl_file *f, uint64_t index, int is_full, struct cl_
 	d->next = f->dirty;
 	f->dirty = d;
 	f->ndirty++;
+	__atomic_add_fetch(&f->fs->dirty_bytes, f->bs, __ATOMIC_RELAXED);
 	*out = d;
 	return 0;
 fail:
@@ -1124,7 +1144,7 @@ int cl_file_write(struct cl_file *f, uint64_t off, const void *buf, size_t len)
 			pthread_cond_wait(&f->cond, &f->mu);
 		}
 		if (!d) {
-			if (f->ndirty - (size_t)f->inflight >= CL_DIRTY_MAX)
+			if (f->ndirty > (size_t)f->inflight && write_cache_full(f))
 				upload_all(f);
 			while (f->inflight >= CL_INFLIGHT_MAX)
 				pthread_cond_wait(&f->cond, &f->mu);

@@ -16,10 +16,12 @@
 struct cl_files;
 struct cl_file;
 
-/* Starts the data layer with nworkers upload/prefetch threads. Does not take
- * ownership of meta, chunk or cache (they must outlive it). */
+/* Starts the data layer with nworkers upload/prefetch threads; at most
+ * write_cache bytes of written blocks wait in buffers (mount-wide) before
+ * writers push theirs out. Does not take ownership of meta, chunk or cache
+ * (they must outlive it). */
 struct cl_files *cl_files_new(struct cl_meta *meta, struct cl_chunk *chunk,
-			      struct cl_cache *cache, int nworkers);
+			      struct cl_cache *cache, int nworkers, uint64_t write_cache);
 /* Flushes every file still open (best effort, errors logged), then stops. */
 void cl_files_free(struct cl_files *fs);
 

@@ -12,9 +12,6 @@
 /* Blocks in flight per file: 8 x 1 MiB keeps a 3-server chain busy on
  * loopback while bounding the client's memory per writer. */
 #define CL_INFLIGHT_MAX 8
-/* Buffered (not yet leaving) blocks per file before they are pushed out:
- * random writers (sqlite) re-dirty the same blocks, so keep a few. */
-#define CL_DIRTY_MAX 64
 /* Blocks to read ahead for a sequential reader: 8 x 1 MiB keeps the
  * workers busy on loopback (4 gave ~490 MiB/s cold at goal 1). */
 #define CL_READAHEAD 8
@@ -97,6 +94,10 @@ struct cl_files {
 	pthread_t *workers;
 	int nworkers;
 	int is_stopping;
+	/* Bytes held in write buffers, all files; a writer whose new buffer
+	 * would pass write_cache pushes its file's buffers out first. */
+	uint64_t dirty_bytes;		/* atomic */
+	uint64_t write_cache;
 };
 
 /* Block map of an open inode (f->mu held). */

@@ -33,11 +33,15 @@
 
 /* 256 MiB of verified blocks: a working set of a few big files. */
 #define MNT_CACHE_DEFAULT (256ull << 20)
+/* Written blocks buffered before writers push them out, mount-wide: a
+ * random writer's working set of this size is re-written in memory. */
+#define MNT_WRITE_CACHE_DEFAULT (256ull << 20)
 /* Upload and prefetch threads: 4 keep 2 cores and a 3-server chain busy. */
 #define MNT_WORKERS_DEFAULT 4
 
 struct mnt_conf {
 	char *cache_size;
+	char *write_cache;
 	char *auth_key;
 	char *log_level;
 	double attr_timeout;
@@ -57,6 +61,7 @@ enum { KEY_FG, KEY_DEBUG, KEY_HELP, KEY_VERSION, KEY_FSNAME };
 #define MNT_OPT(t, p, v) { t, offsetof(struct mnt_conf, p), v }
 static const struct fuse_opt mnt_opt_spec[] = {
 	MNT_OPT("cache_size=%s", cache_size, 0),
+	MNT_OPT("write_cache=%s", write_cache, 0),
 	MNT_OPT("auth_key=%s", auth_key, 0),
 	MNT_OPT("log_level=%s", log_level, 0),
 	MNT_OPT("attr_timeout=%lf", attr_timeout, 0),
@@ -82,6 +87,8 @@ static void usage(FILE *out)
 		"  -f                  stay in the foreground (log to stderr)\n"
 		"  -d                  FUSE debug output (implies -f)\n"
 		"  -o cache_size=SIZE  client block cache (default 256M; 0 = none)\n"
+		"  -o write_cache=SIZE written blocks buffered before they are pushed out\n"
+		"                      early, all files together (default 256M)\n"
 		"  -o attr_timeout=S   kernel attribute cache time (default 1)\n"
 		"  -o entry_timeout=S  kernel name cache time (default 1)\n"
 		"  -o direct           no kernel page cache: every read and write goes\n"
@@ -301,6 +308,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	enum log_level level = LOG_LVL_WARN;
 	uint64_t cache_size = MNT_CACHE_DEFAULT;
+	uint64_t write_cache = MNT_WRITE_CACHE_DEFAULT;
 	pthread_t sig_thread;
 	char *subdir, *opts = NULL, name[300];
 	int notify_fd = -1, rc, status = 1, has_sig_thread = 0;
@@ -333,6 +341,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "casfs-mount: bad cache_size '%s'\n", conf.cache_size);
 		return 2;
 	}
+	if (conf.write_cache && conf_parse_size(conf.write_cache, &write_cache)) {
+		fprintf(stderr, "casfs-mount: bad write_cache '%s'\n", conf.write_cache);
+		return 2;
+	}
 	subdir = strstr(conf.source, ":/");
 	if (subdir)
 		*subdir++ = '\0';
@@ -363,7 +375,7 @@ int main(int argc, char **argv)
 	chunk = cl_chunk_new(conf.auth_key, cl_meta_cluster(ctx.meta));
 	cache = cl_cache_new(cache_size);
 	ctx.files = cl_files_new(ctx.meta, chunk, cache,
-				 conf.workers ? (int)conf.workers : MNT_WORKERS_DEFAULT);
+				 conf.workers ? (int)conf.workers : MNT_WORKERS_DEFAULT, write_cache);
 	ctx.dattr = cl_dattr_new();
 	ctx.attr_timeout = conf.attr_timeout;
 	ctx.entry_timeout = conf.entry_timeout;
@@ -458,6 +470,7 @@ out:
 	free(conf.source);
 	free(conf.mountpoint);
 	free(conf.cache_size);
+	free(conf.write_cache);
 	free(conf.auth_key);
 	free(conf.log_level);
 	return status;

@@ -101,6 +101,47 @@ printf 'PATCH' | dd of="$M/tr" bs=1 seek=1500000 conv=notrunc 2>/dev/null
 printf 'PATCH' | dd of="$T/tr" bs=1 seek=1500000 conv=notrunc 2>/dev/null
 cmp "$T/tr" "$M/tr" || fail "partial overwrite"
 
+# Random writes over more blocks than the write budget (a second mount
+# with write_cache=3M): buffers are pushed out and re-read under pressure,
+# from two files at once, and every byte must match a model kept in memory.
+W=$T/mnt-small
+cluster_mount "$W" -o write_cache=3M
+python3 - "$W" "$M" <<'PY' || fail "random writes past the write budget"
+import os, random, sys, threading
+small, main = sys.argv[1], sys.argv[2]
+MB = 1 << 20
+def writer(name, seed):
+    rnd = random.Random(seed)
+    model = bytearray(rnd.randbytes(12 * MB))
+    fd = os.open(os.path.join(small, name), os.O_CREAT | os.O_RDWR, 0o644)
+    os.pwrite(fd, model, 0)
+    for _ in range(1500):
+        off = rnd.randrange(16 * MB)
+        data = rnd.randbytes(rnd.choice([1, 100, 4096, 70000]))
+        os.pwrite(fd, data, off)
+        if off + len(data) > len(model):
+            model.extend(bytes(off + len(data) - len(model)))
+        model[off:off + len(data)] = data
+        if rnd.random() < 0.01:   # re-reads see buffered and pushed blocks alike
+            n = rnd.randrange(1, 3 * MB)
+            o = rnd.randrange(len(model))
+            assert os.pread(fd, n, o) == bytes(model[o:o + n]), (name, "read", o, n)
+    os.close(fd)
+    with open(os.path.join(main, name), "rb") as f:   # the other mount, after close
+        assert f.read() == bytes(model), (name, "content after close")
+errs = []
+def run(name, seed):
+    try:
+        writer(name, seed)
+    except Exception as e:
+        errs.append(repr(e))
+ts = [threading.Thread(target=run, args=("budget%d" % i, i)) for i in range(2)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+assert not errs, errs
+PY
+cluster_unmount "$W"
+
 # xattrs
 setfattr -n user.color -v blue "$M/tr" || fail "setfattr"
 check "getfattr" [ "$(getfattr --absolute-names --only-values -n user.color "$M/tr")" = blue ]
