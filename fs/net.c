@@ -5,6 +5,7 @@
 #include "net.h"
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -12,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -190,6 +192,86 @@ int net_frame_read(int fd, uint32_t max_len, struct proto_hdr *h, struct proto_w
 	}
 	payload->len = h->len;
 	return h->len ? net_read_full(fd, payload->data, h->len) : 0;
+}
+
+/* Small frames (replies, requests) fit many to a read; a larger one grows
+ * the buffer to exactly what it needs. */
+#define NET_RBUF_MIN (64u << 10)
+
+void net_rbuf_init(struct net_rbuf *rb)
+{
+	memset(rb, 0, sizeof(*rb));
+}
+
+void net_rbuf_free(struct net_rbuf *rb)
+{
+	free(rb->data);
+	memset(rb, 0, sizeof(*rb));
+}
+
+/* Makes room for need bytes from rb->off on, keeping what is unread. */
+static void rbuf_reserve(struct net_rbuf *rb, size_t need)
+{
+	if (rb->off && rb->off + need > rb->cap) {
+		memmove(rb->data, rb->data + rb->off, rb->len);
+		rb->off = 0;
+	}
+	if (need > rb->cap) {
+		size_t cap = need > NET_RBUF_MIN ? need : NET_RBUF_MIN;
+
+		rb->data = xrealloc(rb->data, cap);
+		rb->cap = cap;
+	}
+}
+
+/* Reads until at least need bytes are unread. */
+static int rbuf_fill(int fd, struct net_rbuf *rb, size_t need)
+{
+	rbuf_reserve(rb, need);
+	while (rb->len < need) {
+		ssize_t n = read(fd, rb->data + rb->off + rb->len, rb->cap - rb->off - rb->len);
+
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		}
+		rb->len += (size_t)n;
+	}
+	return 0;
+}
+
+int net_rbuf_frame(int fd, struct net_rbuf *rb, uint32_t max_len, struct proto_hdr *h,
+		   const uint8_t **payload)
+{
+	int rc = rbuf_fill(fd, rb, PROTO_HDR_SIZE);
+
+	if (rc)
+		return rc;
+	rc = proto_hdr_decode(rb->data + rb->off, max_len, h);
+	if (rc)
+		return rc;
+	rc = rbuf_fill(fd, rb, PROTO_HDR_SIZE + (size_t)h->len);
+	if (rc)
+		return rc;
+	*payload = rb->data + rb->off + PROTO_HDR_SIZE;
+	rb->off += PROTO_HDR_SIZE + (size_t)h->len;
+	rb->len -= PROTO_HDR_SIZE + (size_t)h->len;
+	if (!rb->len)
+		rb->off = 0;
+	return 0;
+}
+
+int net_rbuf_has_frame(const struct net_rbuf *rb)
+{
+	uint32_t len;
+
+	if (rb->len < PROTO_HDR_SIZE)
+		return 0;
+	memcpy(&len, rb->data + rb->off, 4);
+	return rb->len >= PROTO_HDR_SIZE + (size_t)le32toh(len);
 }
 
 int net_frame_write(int fd, const struct proto_wbuf *frame)

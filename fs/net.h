@@ -23,6 +23,23 @@ int net_write_full(int fd, const void *buf, size_t len);
 /* Reads one frame. The payload goes into payload (reset first). A frame over
  * max_len is refused with -EMSGSIZE before any allocation. */
 int net_frame_read(int fd, uint32_t max_len, struct proto_hdr *h, struct proto_wbuf *payload);
+/* A read buffer for a stream of frames: one read() brings in as many
+ * frames as have arrived (pipelined replies cost one syscall, not two per
+ * frame). */
+struct net_rbuf {
+	uint8_t *data;
+	size_t cap, off, len;	/* unread bytes are data[off .. off + len) */
+};
+
+void net_rbuf_init(struct net_rbuf *rb);
+void net_rbuf_free(struct net_rbuf *rb);
+/* Next frame from fd through rb: *h and *payload (h->len bytes, valid until
+ * the next call). A frame over max_len is refused with -EMSGSIZE before the
+ * buffer grows for it; -ECONNRESET on EOF. */
+int net_rbuf_frame(int fd, struct net_rbuf *rb, uint32_t max_len, struct proto_hdr *h,
+		   const uint8_t **payload);
+/* Whether a whole frame is already buffered (the next call reads nothing). */
+int net_rbuf_has_frame(const struct net_rbuf *rb);
 /* Writes a frame built with proto_frame_begin/finish. */
 int net_frame_write(int fd, const struct proto_wbuf *frame);
 

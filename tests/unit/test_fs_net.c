@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -140,6 +141,93 @@ static void test_write_to_closed(void **state)
 	close(sv[0]);
 }
 
+/* A frame of type t with n payload bytes of value t, appended to w. */
+static void put_frame(struct proto_wbuf *w, uint16_t t, size_t n)
+{
+	struct proto_wbuf f;
+	uint8_t body[300000];
+
+	memset(body, t, n);
+	proto_wbuf_init(&f);
+	proto_frame_begin(&f, t, PROTO_F_REPLY, t);
+	proto_put_raw(&f, body, n);
+	assert_int_equal(proto_frame_finish(&f), 0);
+	proto_put_raw(w, f.data, f.len);
+	proto_wbuf_free(&f);
+}
+
+static void expect_frame(int fd, struct net_rbuf *rb, uint16_t t, size_t n)
+{
+	const uint8_t *p;
+	struct proto_hdr h;
+
+	assert_int_equal(net_rbuf_frame(fd, rb, PROTO_FRAME_MAX, &h, &p), 0);
+	assert_int_equal(h.type, t);
+	assert_int_equal(h.reqid, t);
+	assert_int_equal(h.len, n);
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != (uint8_t)t)
+			fail_msg("frame %u byte %zu is %u", t, i, p[i]);
+}
+
+/* The buffered reader: several frames from one write, a frame cut across
+ * writes, one larger than the buffer, an oversized header refused, and EOF
+ * in the middle of a frame. */
+static void test_rbuf_frames(void **state)
+{
+	struct proto_wbuf w;
+	struct net_rbuf rb;
+	const uint8_t *p;
+	struct proto_hdr h;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	net_rbuf_init(&rb);
+	proto_wbuf_init(&w);
+	put_frame(&w, 1, 10);
+	put_frame(&w, 2, 0);
+	put_frame(&w, 3, 1000);
+	assert_int_equal(net_write_full(sv[1], w.data, w.len), 0);
+	expect_frame(sv[0], &rb, 1, 10);
+	assert_true(net_rbuf_has_frame(&rb));	/* the rest came with it */
+	expect_frame(sv[0], &rb, 2, 0);
+	expect_frame(sv[0], &rb, 3, 1000);
+	assert_false(net_rbuf_has_frame(&rb));
+
+	proto_wbuf_reset(&w);
+	put_frame(&w, 4, 5000);
+	put_frame(&w, 5, 200000);	/* more than the buffer's first size */
+	assert_int_equal(net_write_full(sv[1], w.data, 7), 0);	/* a cut header */
+	assert_false(net_rbuf_has_frame(&rb));
+	if (fork() == 0) {
+		usleep(20000);
+		_exit(net_write_full(sv[1], w.data + 7, w.len - 7) ? 1 : 0);
+	}
+	expect_frame(sv[0], &rb, 4, 5000);
+	expect_frame(sv[0], &rb, 5, 200000);
+
+	proto_wbuf_reset(&w);
+	put_frame(&w, 6, 100);
+	assert_int_equal(net_write_full(sv[1], w.data, 50), 0);	/* then EOF */
+	close(sv[1]);
+	assert_int_equal(net_rbuf_frame(sv[0], &rb, PROTO_FRAME_MAX, &h, &p), -ECONNRESET);
+	close(sv[0]);
+
+	/* A header announcing more than max_len is refused at once. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	net_rbuf_free(&rb);
+	proto_wbuf_reset(&w);
+	put_frame(&w, 7, 100);
+	assert_int_equal(net_write_full(sv[1], w.data, w.len), 0);
+	assert_int_equal(net_rbuf_frame(sv[0], &rb, 50, &h, &p), -EMSGSIZE);
+	assert_true(rb.cap < 1u << 20);
+	close(sv[0]);
+	close(sv[1]);
+	net_rbuf_free(&rb);
+	proto_wbuf_free(&w);
+}
+
 /* An argument selects tests by name (cmocka's * and ? wildcards). */
 int main(int argc, char **argv)
 {
@@ -149,6 +237,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bad_addresses),
 		cmocka_unit_test(test_read_timeout),
 		cmocka_unit_test(test_write_to_closed),
+		cmocka_unit_test(test_rbuf_frames),
 	};
 
 	if (argc > 1)
