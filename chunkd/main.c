@@ -275,6 +275,7 @@ int main(int argc, char **argv)
 	uint16_t port;
 	int rc, sig;
 
+	xmalloc_keep_big();
 	log_init("casfs-chunkd", LOG_LVL_INFO, 0);
 	conf_defaults(&cd->conf);
 	cd->listen_fd = -1;

@@ -313,6 +313,7 @@ int main(int argc, char **argv)
 	char *subdir, *opts = NULL, name[300];
 	int notify_fd = -1, rc, status = 1, has_sig_thread = 0;
 
+	xmalloc_keep_big();
 	/* Every thread created from here on inherits these blocked signals;
 	 * only the signal thread takes them. */
 	sigemptyset(&sctx.set);

@@ -3,6 +3,7 @@
  * so on stderr and aborts rather than limping on with half-built state. */
 #include "xmalloc.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,4 +48,12 @@ char *xstrdup(const char *s)
 
 	memcpy(p, s, n);
 	return p;
+}
+
+void xmalloc_keep_big(void)
+{
+	/* Above the largest frame, so no block buffer is ever mmap'd; the
+	 * trim threshold keeps freed buffers for the next block. */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
