@@ -21,7 +21,8 @@
 
 struct cl_centry {
 	struct blk_id id;
-	uint8_t *data;
+	void *base;		/* the allocation data lives in */
+	const uint8_t *data;
 	uint32_t len;
 	struct cl_centry *hnext;
 	struct cl_centry *prev, *next;	/* LRU: head = most recent */
@@ -51,8 +52,8 @@ void cl_cache_free(struct cl_cache *c)
 		return;
 	for (e = c->head; e; e = next) {
 		next = e->next;
-		free(e->data);
-		e->data = NULL;
+		free(e->base);
+		e->base = NULL;
 		free(e);
 	}
 	pthread_mutex_destroy(&c->mu);
@@ -101,8 +102,8 @@ static void cache_evict_one(struct cl_cache *c)
 	*pp = e->hnext;
 	c->bytes -= e->len;
 	c->blocks--;
-	free(e->data);
-	e->data = NULL;
+	free(e->base);
+	e->base = NULL;
 	free(e);
 }
 
@@ -141,31 +142,46 @@ int cl_cache_has(struct cl_cache *c, const struct blk_id *id)
 
 void cl_cache_put(struct cl_cache *c, const struct blk_id *id, const void *data, uint32_t len)
 {
-	struct cl_centry *e, **pp;
+	void *copy;
 
 	if (len > c->max_bytes)
 		return;
+	copy = xmalloc(len ? len : 1);
+	memcpy(copy, data, len);
+	cl_cache_put_own(c, id, copy, copy, len);
+}
+
+void cl_cache_put_own(struct cl_cache *c, const struct blk_id *id, void *base, const void *data,
+		      uint32_t len)
+{
+	struct cl_centry *e, **pp;
+
+	if (len > c->max_bytes) {
+		free(base);
+		return;
+	}
 	pthread_mutex_lock(&c->mu);
 	pp = cache_slot(c, id);
 	if (*pp) {
 		lru_unlink(c, *pp);
 		lru_push(c, *pp);
-		goto out;
+		pthread_mutex_unlock(&c->mu);
+		free(base);
+		return;
 	}
 	while (c->bytes + len > c->max_bytes && c->tail)
 		cache_evict_one(c);
 	e = xcalloc(1, sizeof(*e));
 	e->id = *id;
 	e->len = len;
-	e->data = xmalloc(len ? len : 1);
-	memcpy(e->data, data, len);
+	e->base = base;
+	e->data = data;
 	pp = cache_slot(c, id);
 	e->hnext = *pp;
 	*pp = e;
 	lru_push(c, e);
 	c->bytes += len;
 	c->blocks++;
-out:
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -285,12 +285,11 @@ out:
 }
 
 int cl_chunk_get(struct cl_chunk *c, const char *addr, const struct blk_id *id,
-		 struct proto_wbuf *out)
+		 struct proto_wbuf *out, size_t *off, uint32_t *len)
 {
 	struct proto_wbuf req;
 	struct proto_rbuf r;
 	const uint8_t *p;
-	uint32_t len;
 	int rc;
 
 	proto_wbuf_init(&req);
@@ -302,13 +301,12 @@ int cl_chunk_get(struct cl_chunk *c, const char *addr, const struct blk_id *id,
 	if (rc)
 		goto out;
 	proto_rbuf_init(&r, out->data, out->len);
-	proto_get_bytes(&r, &p, &len);
+	proto_get_bytes(&r, &p, len);
 	if (proto_get_end(&r)) {
 		rc = -EPROTO;
 		goto out;
 	}
-	memmove(out->data, p, len);
-	out->len = len;
+	*off = (size_t)(p - out->data);
 out:
 	proto_wbuf_free(&req);
 	return rc;

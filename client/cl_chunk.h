@@ -31,10 +31,12 @@ void cl_chunk_free(struct cl_chunk *c);
 int cl_chunk_put(struct cl_chunk *c, const struct blk_id *id, uint32_t flags,
 		 const struct cl_server *chain, uint32_t n, const void *data, uint32_t len,
 		 int *status);
-/* Reads block id from server addr into out (reset first). Does not verify:
- * the caller does. -ENOENT, -EIO, or a connection error. */
+/* Reads block id from server addr: the reply frame lands in out (reset
+ * first) and the block is out->data[*off .. *off + *len) (left in place, so
+ * it can be handed on without a copy). Does not verify: the caller does.
+ * -ENOENT, -EIO, or a connection error. */
 int cl_chunk_get(struct cl_chunk *c, const char *addr, const struct blk_id *id,
-		 struct proto_wbuf *out);
+		 struct proto_wbuf *out, size_t *off, uint32_t *len);
 /* Asks addr to make ids[0..n) durable. */
 int cl_chunk_sync(struct cl_chunk *c, const char *addr, const struct blk_id *ids, uint32_t n);
 

@@ -348,6 +348,8 @@ static int block_fetch(struct cl_files *fs, const struct cl_bent *e, uint8_t *ou
 {
 	char addr[CL_ADDR_MAX];
 	struct proto_wbuf data;
+	uint32_t len;
+	size_t off;
 	int rc = -EIO;
 
 	if (cl_cache_has(fs->cache, &e->id))
@@ -358,14 +360,15 @@ static int block_fetch(struct cl_files *fs, const struct cl_bent *e, uint8_t *ou
 
 		if (servers_addr(fs, e->srv[i], addr))
 			continue;
-		r = cl_chunk_get(fs->chunk, addr, &e->id, &data);
-		if (!r && (data.len != e->len ||
-			   blk_verify(cl_meta_key(fs->meta), data.data, data.len, &e->id)))
+		r = cl_chunk_get(fs->chunk, addr, &e->id, &data, &off, &len);
+		if (!r && (len != e->len ||
+			   blk_verify(cl_meta_key(fs->meta), data.data + off, len, &e->id)))
 			r = -EBADMSG;
 		if (!r) {
-			cl_cache_put(fs->cache, &e->id, data.data, data.len);
 			if (out)
-				memcpy(out, data.data, data.len);
+				memcpy(out, data.data + off, len);
+			cl_cache_put_own(fs->cache, &e->id, data.data, data.data + off, len);
+			proto_wbuf_init(&data);	/* the cache has it now */
 			rc = 0;
 			break;
 		}
@@ -585,8 +588,6 @@ static void job_upload(struct cl_file *f, struct cl_dirty *d)
 	if (e.len) {
 		blk_hash(cl_meta_key(fs->meta), d->buf, e.len, &e.id);
 		rc = block_store(f, d->buf, &e);
-		if (!rc)
-			cl_cache_put(fs->cache, &e.id, d->buf, e.len);
 	}
 	pthread_mutex_lock(&f->mu);
 	f->inflight--;
@@ -619,6 +620,11 @@ static void job_upload(struct cl_file *f, struct cl_dirty *d)
 			f->ndirty--;
 			break;
 		}
+	}
+	/* Off the list, nobody reads the buffer: the cache takes it as is. */
+	if (e.len) {
+		cl_cache_put_own(fs->cache, &e.id, d->buf, d->buf, e.len);
+		d->buf = NULL;
 	}
 	dirty_free(f, d);
 	pthread_cond_broadcast(&f->cond);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -101,6 +102,38 @@ static void test_cache_reput_keeps_one_copy(void **state)
 	cl_cache_free(c);
 }
 
+/* Handed-over buffers: the block may sit inside the allocation; the cache
+ * frees the buffer when the block is evicted, when it is already cached,
+ * when it is too big and when the cache is disabled (ASan reports a leak
+ * or a double free otherwise). */
+static void test_cache_put_own(void **state)
+{
+	struct cl_cache *c = cl_cache_new(2500), *off = cl_cache_new(0);
+	uint8_t ref[1000], out[1000];
+	struct blk_id id[3];
+	uint32_t got;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		uint8_t *base = malloc(1100);
+
+		make_block(ref, sizeof(ref), (uint8_t)(i + 20), &id[i]);
+		memset(base, 0xEE, 100);		/* a frame header before the block */
+		memcpy(base + 100, ref, sizeof(ref));
+		cl_cache_put_own(c, &id[i], base, base + 100, sizeof(ref));
+	}
+	assert_false(cl_cache_has(c, &id[0]));	/* evicted, and freed */
+	assert_int_equal(cl_cache_read(c, &id[2], 0, out, sizeof(out), &got), 0);
+	assert_int_equal(got, sizeof(out));
+	assert_memory_equal(out, ref, sizeof(ref));
+	cl_cache_put_own(c, &id[2], malloc(1000), ref, sizeof(ref));	/* already there */
+	cl_cache_put_own(c, &id[0], malloc(5000), ref, 5000);		/* too big */
+	cl_cache_put_own(off, &id[0], malloc(1000), ref, sizeof(ref));	/* disabled */
+	assert_false(cl_cache_has(off, &id[0]));
+	cl_cache_free(c);
+	cl_cache_free(off);
+}
+
 static void test_block_len(void **state)
 {
 	const uint32_t bs = 65536;
@@ -121,6 +154,7 @@ int main(void)
 		cmocka_unit_test(test_cache_evicts_lru),
 		cmocka_unit_test(test_cache_disabled_and_oversize),
 		cmocka_unit_test(test_cache_reput_keeps_one_copy),
+		cmocka_unit_test(test_cache_put_own),
 		cmocka_unit_test(test_block_len),
 	};
 
