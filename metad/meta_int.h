@@ -19,7 +19,7 @@
 
 struct event_base;
 struct event;
-struct bufferevent;
+struct evbuffer;
 struct evconnlistener;
 
 struct meta_conf {
@@ -53,9 +53,18 @@ struct meta_out_req {
 struct meta_conn {
 	struct meta_conn *prev, *next;	/* all open connections */
 	struct meta_srv *srv;
-	struct bufferevent *bev;
-	int refs;		/* parked replies hold references */
+	int fd;
+	struct event *ev_read;	/* persistent while reading */
+	struct event *ev_write;	/* added only while output waits for room */
+	uint8_t *in;		/* a cut frame, or frames held back while output is
+				 * full (owned; NULL when there are none) */
+	size_t in_len, in_cap;
+	struct evbuffer *out;	/* replies not yet written */
+	struct meta_conn *flush_next;	/* on srv->flush_head */
+	int refs;		/* parked replies and the flush list hold references */
 	int is_closed;
+	int is_read_stopped;	/* too much output unread: not read until it drains */
+	int is_flush_queued;
 	int has_hello;
 	int is_resumed;		/* resumed a session: re-sent requests possible */
 	uint8_t role;
@@ -124,6 +133,9 @@ struct meta_srv {
 
 	struct meta_conn *conns;
 	uint64_t out_bytes;	/* replies queued on all connections, unsent */
+	uint8_t *rbuf;		/* every connection reads into it (see meta_srv.c) */
+	struct event *ev_flush;	/* writes the flush list at the end of a loop turn */
+	struct meta_conn *flush_head;	/* connections with output to write */
 	struct meta_parked *parked_head, *parked_tail;
 	struct meta_lock_table *locks;
 
@@ -142,7 +154,8 @@ void meta_now(struct casfs_time *t);
 
 /* meta_srv.c */
 int meta_srv_listen(struct meta_srv *srv, const char *addr, uint16_t *port);
-/* Queues a finished frame on conn. */
+/* Queues a finished frame on conn; it is written at the end of this turn
+ * of the event loop, with everything else queued on conn meanwhile. */
 void meta_conn_send(struct meta_conn *conn, const struct proto_wbuf *frame);
 /* Sends a request metad originates (CS_REPLICATE, CS_DELETE) and records it;
  * payload holds the payload only. Takes ownership of what->ids. */

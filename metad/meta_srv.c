@@ -4,7 +4,21 @@
  * applied, appended to the changelog and only then answered; under
  * sync = always (and for FSYNC) its reply is parked until the fsync thread
  * reports the changelog durable up to its record. Owned by the event-loop
- * thread. */
+ * thread.
+ *
+ * Connection I/O is done here rather than by bufferevents, because a
+ * metadata op is one round trip and its cost is the syscalls around it: a
+ * bufferevent sizes each read with ioctl(FIONREAD) and turns EV_WRITE on and
+ * off for each reply (two epoll_ctl and a second loop turn). Here a
+ * connection's EV_READ stays added; one read(2) of up to META_READ_SIZE
+ * into srv->rbuf (shared: only one connection is being read at a time)
+ * yields every whole frame in it, and only a cut tail is copied into the
+ * connection's own buffer. Output is queued and written with one
+ * nonblocking write per connection at the end of the loop turn that made it
+ * (all replies to one read's frames, all replies one group commit
+ * releases, lock grants, requests to chunk servers), before the loop waits
+ * again. EV_WRITE is added only while output waits for socket room. So a
+ * request costs one epoll_wait, one read and one write. */
 #include "metad/meta_int.h"
 
 #include <errno.h>
@@ -19,7 +33,6 @@
 #include <xxhash.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -50,27 +63,43 @@ void meta_blk_table_now(struct meta_srv *srv)
 	meta_ns_blocks(srv->ns)->now_ms = meta_now_ms();
 }
 
+/* The input buffer goes with the last reference, not with the close: a
+ * handler may close the connection whose buffer holds the frame it runs. */
 static void conn_unref(struct meta_conn *conn)
 {
-	if (--conn->refs == 0)
+	if (--conn->refs == 0) {
+		free(conn->in), conn->in = NULL;
 		free(conn);
+	}
 }
 
-/* Keeps srv->out_bytes, the replies queued on all connections. */
-static void conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+/* Output is written at the end of the loop turn that queued it (srv_flush_cb
+ * runs after the turn's other callbacks), so every reply to the frames of
+ * one read, and every reply a group commit releases, leave a connection in
+ * one write; and no sender is ever inside a close (callers walk lists that
+ * closing a connection changes). Output waiting for EV_WRITE needs no
+ * turn-end write. */
+static void conn_want_flush(struct meta_conn *conn)
 {
-	struct meta_srv *srv = arg;
+	struct meta_srv *srv = conn->srv;
 
-	(void)buf;
-	srv->out_bytes += info->n_added;
-	srv->out_bytes -= info->n_deleted;
+	if (conn->is_flush_queued || event_pending(conn->ev_write, EV_WRITE, NULL))
+		return;
+	conn->is_flush_queued = 1;
+	conn->refs++;
+	if (!srv->flush_head)
+		event_active(srv->ev_flush, 0, 1);
+	conn->flush_next = srv->flush_head;
+	srv->flush_head = conn;
 }
 
 void meta_conn_send(struct meta_conn *conn, const struct proto_wbuf *frame)
 {
 	if (conn->is_closed)
 		return;
-	bufferevent_write(conn->bev, frame->data, frame->len);
+	evbuffer_add(conn->out, frame->data, frame->len);
+	conn->srv->out_bytes += frame->len;
+	conn_want_flush(conn);
 }
 
 void meta_conn_request(struct meta_conn *conn, uint16_t type, const struct proto_wbuf *payload,
@@ -166,7 +195,6 @@ void meta_srv_session_end(struct meta_srv *srv, struct meta_sess *s, int log_it)
 void meta_conn_close(struct meta_conn *conn, const char *why)
 {
 	struct meta_srv *srv = conn->srv;
-	struct evbuffer *out;
 
 	if (conn->is_closed)
 		return;
@@ -193,10 +221,11 @@ void meta_conn_close(struct meta_conn *conn, const char *why)
 			meta_srv_session_end(srv, s, 1);
 	}
 	/* What it never read no longer counts toward the total. */
-	out = bufferevent_get_output(conn->bev);
-	srv->out_bytes -= evbuffer_get_length(out);
-	evbuffer_remove_cb(out, conn_out_cb, srv);
-	bufferevent_free(conn->bev), conn->bev = NULL;
+	srv->out_bytes -= evbuffer_get_length(conn->out);
+	evbuffer_free(conn->out), conn->out = NULL;
+	event_free(conn->ev_read), conn->ev_read = NULL;
+	event_free(conn->ev_write), conn->ev_write = NULL;
+	close(conn->fd), conn->fd = -1;
 	if (conn->prev)
 		conn->prev->next = conn->next;
 	else
@@ -558,76 +587,197 @@ static void handle_frame(struct meta_conn *conn, const struct proto_hdr *h, cons
 
 static int conn_out_full(const struct meta_conn *conn)
 {
-	size_t n = evbuffer_get_length(bufferevent_get_output(conn->bev));
+	size_t n = evbuffer_get_length(conn->out);
 
 	return n > META_OUT_MAX || (n > META_OUT_MIN && conn->srv->out_bytes > META_OUT_TOTAL_MAX);
 }
 
-static void conn_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct meta_conn *conn = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	static const uint8_t empty[1];
+/* A read takes at most this much into srv->rbuf: one 64 KiB read holds a
+ * few thousand pipelined metadata requests (most are under 100 bytes), so
+ * a busy client's whole backlog comes in one call. */
+#define META_READ_SIZE (64u << 10)
 
-	conn->refs++;
+/* Handles every whole frame in data[0, len); returns the bytes used. Stops
+ * early once conn is closed, or once its output is full (reading stops
+ * until it drains: conn_write). */
+static size_t conn_handle_frames(struct meta_conn *conn, const uint8_t *data, size_t len)
+{
+	size_t off = 0;
+
 	while (!conn->is_closed) {
-		uint8_t hb[PROTO_HDR_SIZE];
 		struct proto_hdr h;
-		const uint8_t *p;
 
 		if (conn_out_full(conn)) {
-			/* Resumed by conn_write_cb once the output drains. */
-			bufferevent_disable(bev, EV_READ);
+			conn->is_read_stopped = 1;
+			event_del(conn->ev_read);
 			break;
 		}
-		if (evbuffer_get_length(in) < PROTO_HDR_SIZE)
+		if (len - off < PROTO_HDR_SIZE)
 			break;
-		evbuffer_copyout(in, hb, PROTO_HDR_SIZE);
-		if (proto_hdr_decode(hb, PROTO_FRAME_MAX, &h)) {
+		if (proto_hdr_decode(data + off, PROTO_FRAME_MAX, &h)) {
 			meta_conn_close(conn, "bad frame header");
 			break;
 		}
-		if (evbuffer_get_length(in) < PROTO_HDR_SIZE + (size_t)h.len)
+		if (len - off < PROTO_HDR_SIZE + (size_t)h.len)
 			break;
-		evbuffer_drain(in, PROTO_HDR_SIZE);
-		p = h.len ? evbuffer_pullup(in, h.len) : empty;
-		handle_frame(conn, &h, p);
-		if (!conn->is_closed)
-			evbuffer_drain(in, h.len);
+		off += PROTO_HDR_SIZE + h.len;
+		handle_frame(conn, &h, data + off - h.len);
 	}
+	return off;
+}
+
+/* Keeps rest[0, n) (what conn_handle_frames left) in conn->in; rest is
+ * inside conn->in when is_own, else in srv->rbuf. An idle connection holds
+ * no input buffer. */
+static void conn_keep(struct meta_conn *conn, const uint8_t *rest, size_t n, int is_own)
+{
+	if (!n) {
+		free(conn->in), conn->in = NULL;
+		conn->in_len = conn->in_cap = 0;
+		return;
+	}
+	if (is_own) {
+		memmove(conn->in, rest, n);
+	} else {
+		conn->in = xrealloc(conn->in, n);
+		conn->in_cap = n;
+		memcpy(conn->in, rest, n);
+	}
+	conn->in_len = n;
+}
+
+/* Makes room in conn->in for the next read: META_READ_SIZE more, or the
+ * rest of the frame it holds the start of when that is larger (at most
+ * PROTO_HDR_SIZE + PROTO_FRAME_MAX). */
+static void conn_reserve(struct meta_conn *conn)
+{
+	size_t want = conn->in_len + META_READ_SIZE;
+	struct proto_hdr h;
+
+	if (conn->in_len >= PROTO_HDR_SIZE && !proto_hdr_decode(conn->in, PROTO_FRAME_MAX, &h) &&
+	    PROTO_HDR_SIZE + (size_t)h.len > want)
+		want = PROTO_HDR_SIZE + h.len;
+	if (want > conn->in_cap) {
+		conn->in = xrealloc(conn->in, want);
+		conn->in_cap = want;
+	}
+}
+
+/* Handles the frames in data (srv->rbuf or conn->in) and keeps the rest.
+ * The reference keeps conn alive through a handler that closes it. */
+static void conn_batch(struct meta_conn *conn, const uint8_t *data, size_t len)
+{
+	size_t used;
+
+	conn->refs++;
+	used = conn_handle_frames(conn, data, len);
+	if (!conn->is_closed)
+		conn_keep(conn, data + used, len - used, data == conn->in);
 	conn_unref(conn);
 }
 
-static void conn_write_cb(struct bufferevent *bev, void *arg)
+static void conn_eof(struct meta_conn *conn)
 {
-	if (!(bufferevent_get_enabled(bev) & EV_READ)) {
-		bufferevent_enable(bev, EV_READ);
-		conn_read_cb(bev, arg);
+	size_t left = conn->in_len;
+	struct proto_hdr h;
+	char why[128];
+
+	if (!left) {
+		meta_conn_close(conn, NULL);
+		return;
+	}
+	/* Whole frames left unread belong to a peer we stopped reading (it did
+	 * not read its replies); anything else is a cut frame. */
+	if (left >= PROTO_HDR_SIZE && !proto_hdr_decode(conn->in, PROTO_FRAME_MAX, &h) &&
+	    left >= PROTO_HDR_SIZE + (size_t)h.len)
+		snprintf(why, sizeof(why), "peer closed with %zu bytes of requests unread", left);
+	else
+		snprintf(why, sizeof(why), "peer closed mid-frame (%zu of its bytes cut short)", left);
+	meta_conn_close(conn, why);
+}
+
+/* One read per wake-up: EV_READ is persistent and level-triggered, so data
+ * left in the socket wakes the loop again, and no read is spent learning
+ * that the socket is empty. The replies go out at the end of the turn. */
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct meta_conn *conn = arg;
+	uint8_t *buf = conn->srv->rbuf;
+	size_t room = META_READ_SIZE;
+	ssize_t n;
+
+	(void)what;
+	if (conn->in_len) {
+		conn_reserve(conn);
+		buf = conn->in + conn->in_len;
+		room = conn->in_cap - conn->in_len;
+	}
+	n = read(fd, buf, room);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			meta_conn_close(conn, strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		conn_eof(conn);
+		return;
+	}
+	if (conn->in_len) {
+		conn->in_len += (size_t)n;
+		conn_batch(conn, conn->in, conn->in_len);
+	} else {
+		conn_batch(conn, buf, (size_t)n);
 	}
 }
 
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+/* One write(2) of what conn has queued, without blocking; what the socket
+ * does not take waits for EV_WRITE. Once output that had stopped reading is
+ * gone, reads again and handles the frames it held back. */
+static void conn_write(struct meta_conn *conn)
 {
-	struct meta_conn *conn = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t left = evbuffer_get_length(in);
+	int n = evbuffer_write(conn->out, conn->fd);
 
-	if (what & BEV_EVENT_EOF) {
-		uint8_t hb[PROTO_HDR_SIZE];
-		struct proto_hdr h;
-		char why[128];
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		meta_conn_close(conn, strerror(errno));
+		return;
+	}
+	if (n > 0)
+		conn->srv->out_bytes -= (uint64_t)n;
+	if (evbuffer_get_length(conn->out)) {
+		event_add(conn->ev_write, NULL);
+		return;
+	}
+	if (!conn->is_read_stopped)
+		return;
+	conn->is_read_stopped = 0;
+	event_add(conn->ev_read, NULL);
+	if (conn->in_len)
+		conn_batch(conn, conn->in, conn->in_len);
+}
 
-		/* Whole frames left unread belong to a peer we stopped reading
-		 * (it did not read its replies); anything else is a cut frame. */
-		if (left >= PROTO_HDR_SIZE && evbuffer_copyout(in, hb, sizeof(hb)) == sizeof(hb) &&
-		    !proto_hdr_decode(hb, PROTO_FRAME_MAX, &h) && left >= PROTO_HDR_SIZE + h.len)
-			snprintf(why, sizeof(why), "peer closed with %zu bytes of requests unread", left);
-		else if (left)
-			snprintf(why, sizeof(why), "peer closed mid-frame (%zu of its bytes cut short)",
-				 left);
-		meta_conn_close(conn, left ? why : NULL);
-	} else if (what & BEV_EVENT_ERROR) {
-		meta_conn_close(conn, strerror(EVUTIL_SOCKET_ERROR()));
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_write(arg);
+}
+
+/* The end of a loop turn (see conn_want_flush). */
+static void srv_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct meta_srv *srv = arg;
+
+	(void)fd;
+	(void)what;
+	while (srv->flush_head) {
+		struct meta_conn *conn = srv->flush_head;
+
+		srv->flush_head = conn->flush_next;
+		conn->flush_next = NULL;
+		conn->is_flush_queued = 0;
+		if (!conn->is_closed)
+			conn_write(conn);
+		conn_unref(conn);
 	}
 }
 
@@ -653,10 +803,15 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	} else {
 		snprintf(conn->peer, sizeof(conn->peer), "peer");
 	}
-	conn->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(conn->bev, conn_read_cb, conn_write_cb, conn_event_cb, conn);
-	evbuffer_add_cb(bufferevent_get_output(conn->bev), conn_out_cb, srv);
-	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
+	conn->fd = fd;
+	conn->out = evbuffer_new();
+	conn->ev_read = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb, conn);
+	conn->ev_write = event_new(srv->base, fd, EV_WRITE, conn_write_cb, conn);
+	if (!conn->out || !conn->ev_read || !conn->ev_write) {
+		log_error("out of memory for a connection; stopping");
+		abort();
+	}
+	event_add(conn->ev_read, NULL);
 	conn->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = conn;
@@ -670,6 +825,14 @@ int meta_srv_listen(struct meta_srv *srv, const char *addr, uint16_t *port)
 	if (rc)
 		return rc;
 	evutil_make_socket_nonblocking(fd);
+	if (!srv->rbuf) {
+		srv->rbuf = xmalloc(META_READ_SIZE);
+		srv->ev_flush = event_new(srv->base, -1, 0, srv_flush_cb, srv);
+		if (!srv->ev_flush) {
+			close(fd);
+			return -ENOMEM;
+		}
+	}
 	srv->listener = evconnlistener_new(srv->base, accept_cb, srv, LEV_OPT_CLOSE_ON_FREE, -1, fd);
 	if (!srv->listener) {
 		close(fd);
@@ -699,4 +862,8 @@ void meta_srv_close_all(struct meta_srv *srv)
 		free(p);
 	}
 	srv->parked_tail = NULL;
+	srv_flush_cb(-1, 0, srv);
+	if (srv->ev_flush)
+		event_free(srv->ev_flush), srv->ev_flush = NULL;
+	free(srv->rbuf), srv->rbuf = NULL;
 }
