@@ -136,20 +136,31 @@ int net_set_nonblock(int fd, int on)
 	return fcntl(fd, F_SETFL, fl) < 0 ? -errno : 0;
 }
 
+/* One read() of up to len bytes: the count, or -ECONNRESET at EOF, -EAGAIN
+ * on a receive timeout, -errno otherwise (EINTR is retried). */
+static ssize_t read_some(int fd, void *p, size_t len)
+{
+	for (;;) {
+		ssize_t n = read(fd, p, len);
+
+		if (n > 0)
+			return n;
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno != EINTR)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+}
+
 int net_read_full(int fd, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 
 	while (len > 0) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n = read_some(fd, p, len);
 
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-		}
+		if (n < 0)
+			return (int)n;
 		p += n;
 		len -= (size_t)n;
 	}
@@ -229,15 +240,11 @@ static int rbuf_fill(int fd, struct net_rbuf *rb, size_t need)
 {
 	rbuf_reserve(rb, need);
 	while (rb->len < need) {
-		ssize_t n = read(fd, rb->data + rb->off + rb->len, rb->cap - rb->off - rb->len);
+		ssize_t n = read_some(fd, rb->data + rb->off + rb->len,
+				      rb->cap - rb->off - rb->len);
 
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-		}
+		if (n < 0)
+			return (int)n;
 		rb->len += (size_t)n;
 	}
 	return 0;
