@@ -1,7 +1,7 @@
 /* chunk_store: immutable blocks as files, named by their id.
  *
  * Layout of every data folder:
- *   blocks/<h0>/<h1>/<34 hex id>   h0, h1 = first two hash bytes in hex
+ *   blocks/<h0>/<34 hex id>         h0 = first hash byte in hex (256 folders)
  *   tmp/                            blocks being written
  *   quarantine/<id>.<time>          copies that failed verification
  *   chunkd.id                       cluster uuid and server id
@@ -177,7 +177,7 @@ static void blk_relpath(const struct blk_id *id, char out[48])
 	char hex[BLK_ID_HEX_LEN + 1];
 
 	blk_id_format(id, hex);
-	snprintf(out, 48, "%.2s/%.2s/%s", hex + 2, hex + 4, hex);
+	snprintf(out, 48, "%.2s/%s", hex + 2, hex);
 }
 
 static int is_disk_error(int err)
@@ -364,13 +364,96 @@ static void clean_tmp(struct store_dir *d)
 		log_info("%s: removed %d stale temp files", d->path, n);
 }
 
-/* Indexes blocks/<h0>/<h1>/<id>: names and sizes only. */
+/* Moves the blocks of blocks/<h0>/<h1>/ (the two-level layout of earlier
+ * versions) up into blocks/<h0>/ and removes the emptied folder. A copy
+ * already in the new place wins; a crash half way is finished at the next
+ * start. Returns how many blocks moved. */
+static int migrate_fanout(struct store_dir *d, int fd1, const char *h0, const char *h1)
+{
+	int fd2 = openat(fd1, h1, O_RDONLY | O_DIRECTORY | O_CLOEXEC), moved = 0;
+	DIR *l2 = fd2 >= 0 ? fdopendir(fd2) : NULL;
+	struct dirent *e;
+
+	if (!l2) {
+		if (fd2 >= 0)
+			close(fd2);
+		return 0;
+	}
+	while ((e = readdir(l2))) {
+		struct blk_id id;
+
+		if (blk_id_parse(e->d_name, &id))
+			continue;
+		if (renameat2(fd2, e->d_name, fd1, e->d_name, RENAME_NOREPLACE) == 0)
+			moved++;
+		else if (errno == EEXIST)
+			unlinkat(fd2, e->d_name, 0);
+		else
+			log_warn("%s: cannot move %s/%s/%s up: %s", d->path, h0, h1, e->d_name,
+				 strerror(errno));
+	}
+	closedir(l2);
+	if (unlinkat(fd1, h1, AT_REMOVEDIR) < 0 && errno != ENOTEMPTY)
+		log_warn("%s: cannot remove %s/%s: %s", d->path, h0, h1, strerror(errno));
+	return moved;
+}
+
+/* Indexes the blocks in blocks/<h0>/ (fd1), after moving up any left in
+ * the older <h1>/ folders: names and sizes only. */
+static int scan_fanout(struct chunk_store *s, int di, int fd1, const char *h0)
+{
+	struct store_dir *d = &s->dirs[di];
+	int pass, fd, moved = 0;
+
+	for (pass = 0; pass < 2; pass++) {
+		DIR *l;
+		struct dirent *e;
+
+		fd = dup(fd1);
+		l = fd >= 0 ? fdopendir(fd) : NULL;
+		if (!l) {
+			if (fd >= 0)
+				close(fd);
+			return moved;
+		}
+		rewinddir(l);	/* dup shares the offset the first pass moved */
+		while ((e = readdir(l))) {
+			struct blk_id id;
+			struct stat st;
+
+			if (pass == 0) {
+				if (strlen(e->d_name) == 2 && strcmp(e->d_name, "..") != 0)
+					moved += migrate_fanout(d, fd1, h0, e->d_name);
+				continue;
+			}
+			if (blk_id_parse(e->d_name, &id) || id.alg != BLK_ALG_XXH3_128K)
+				continue;
+			if (fstatat(fd1, e->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+				continue;
+			if (st.st_size > CHUNK_BLOCK_MAX) {
+				log_warn("%s: %s is too large for a block; ignored", d->path,
+					 e->d_name);
+				continue;
+			}
+			pthread_mutex_lock(&s->lock);
+			idx_insert(s, &id, (uint32_t)st.st_size, di);
+			pthread_mutex_unlock(&s->lock);
+		}
+		closedir(l);
+	}
+	return moved;
+}
+
+/* Indexes blocks/<h0>/<id>. One level of 256 folders: a second level made
+ * nearly every new block of a young store also create a folder, and on
+ * ext4 that mkdir (a free-inode search across block groups) cost as much
+ * as writing the block. */
 static int scan_dir(struct chunk_store *s, int di)
 {
 	struct store_dir *d = &s->dirs[di];
-	int fd0 = dup(d->blocks_fd);
+	int fd0 = dup(d->blocks_fd), moved = 0;
 	DIR *l0 = fd0 >= 0 ? fdopendir(fd0) : NULL;
-	struct dirent *e0, *e1, *e2;
+	struct dirent *e0;
 
 	if (!l0) {
 		if (fd0 >= 0)
@@ -379,52 +462,19 @@ static int scan_dir(struct chunk_store *s, int di)
 	}
 	while ((e0 = readdir(l0))) {
 		int fd1;
-		DIR *l1;
 
-		if (strlen(e0->d_name) != 2)
+		if (strlen(e0->d_name) != 2 || strcmp(e0->d_name, "..") == 0)
 			continue;
 		fd1 = openat(d->blocks_fd, e0->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		l1 = fd1 >= 0 ? fdopendir(fd1) : NULL;
-		if (!l1) {
-			if (fd1 >= 0)
-				close(fd1);
+		if (fd1 < 0)
 			continue;
-		}
-		while ((e1 = readdir(l1))) {
-			int fd2;
-			DIR *l2;
-
-			if (strlen(e1->d_name) != 2)
-				continue;
-			fd2 = openat(fd1, e1->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			l2 = fd2 >= 0 ? fdopendir(fd2) : NULL;
-			if (!l2) {
-				if (fd2 >= 0)
-					close(fd2);
-				continue;
-			}
-			while ((e2 = readdir(l2))) {
-				struct blk_id id;
-				struct stat st;
-
-				if (blk_id_parse(e2->d_name, &id) || id.alg != BLK_ALG_XXH3_128K)
-					continue;
-				if (fstatat(fd2, e2->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
-					continue;
-				if (st.st_size > CHUNK_BLOCK_MAX) {
-					log_warn("%s: %s is too large for a block; ignored", d->path,
-						 e2->d_name);
-					continue;
-				}
-				pthread_mutex_lock(&s->lock);
-				idx_insert(s, &id, (uint32_t)st.st_size, di);
-				pthread_mutex_unlock(&s->lock);
-			}
-			closedir(l2);
-		}
-		closedir(l1);
+		moved += scan_fanout(s, di, fd1, e0->d_name);
+		close(fd1);
 	}
 	closedir(l0);
+	if (moved)
+		log_info("%s: moved %d blocks from blocks/<h0>/<h1>/ to blocks/<h0>/", d->path,
+			 moved);
 	return 0;
 }
 
@@ -801,17 +851,10 @@ static int write_block(struct chunk_store *s, int dir, const struct blk_id *id,
 			break;
 		/* first block in this fan-out directory: make it and retry */
 		rel[2] = '\0';
-		if (mkdirat(d->blocks_fd, rel, 0755) < 0 && errno != EEXIST) {
-			rc = -errno;
-			break;
-		}
+		rc = mkdirat(d->blocks_fd, rel, 0755) < 0 && errno != EEXIST ? -errno : 0;
 		rel[2] = '/';
-		rel[5] = '\0';
-		if (mkdirat(d->blocks_fd, rel, 0755) < 0 && errno != EEXIST) {
-			rc = -errno;
+		if (rc)
 			break;
-		}
-		rel[5] = '/';
 	}
 fail:
 	unlinkat(d->tmp_fd, tmp, 0);
@@ -1027,11 +1070,11 @@ int chunk_store_sync(struct chunk_store *s, const struct blk_id *ids, size_t n)
 		rc = fsync_at(s->dirs[dir].blocks_fd, rel);
 		if (rc)
 			goto out;
-		rel[5] = '\0';
+		rel[2] = '\0';
 		for (size_t k = 0; k < nsub; k++)
 			known |= subdir_of[k] == dir && strcmp(subdirs[k], rel) == 0;
 		if (!known) {
-			memcpy(subdirs[nsub], rel, 6);
+			memcpy(subdirs[nsub], rel, 3);
 			subdir_of[nsub++] = dir;
 		}
 	}
@@ -1046,14 +1089,9 @@ int chunk_store_sync(struct chunk_store *s, const struct blk_id *ids, size_t n)
 			continue;
 		}
 		/* the fan-out directories may be new: their entries need syncing too */
-		for (size_t k = 0; k < nsub && !rc; k++) {
-			if (subdir_of[k] != d)
-				continue;
-			rc = fsync_at(s->dirs[d].blocks_fd, subdirs[k]);
-			subdirs[k][2] = '\0';
-			if (!rc)
+		for (size_t k = 0; k < nsub && !rc; k++)
+			if (subdir_of[k] == d)
 				rc = fsync_at(s->dirs[d].blocks_fd, subdirs[k]);
-		}
 		if (!rc && fsync(s->dirs[d].blocks_fd) < 0)
 			rc = -errno;
 		if (rc)

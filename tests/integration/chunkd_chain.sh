@@ -44,9 +44,9 @@ done
 tool get --server "$C" --id "$ID" --off 1000 --len 5000 >"$T/range"
 tail -c +1001 "$T/blk1" | head -c 5000 | cmp -s - "$T/range" || fail "range GET is wrong"
 tool sync --server "$B" --id "$ID" || fail "BLK_SYNC failed"
-# the block files are where the design says, under blocks/<h0>/<h1>/
+# the block files are where the design says, under blocks/<h0>/
 for n in 1 2 3; do
-	check "block file on cs$n" test -f "$T/cs$n/blocks/${ID:2:2}/${ID:4:2}/$ID"
+	check "block file on cs$n" test -f "$T/cs$n/blocks/${ID:2:2}/$ID"
 done
 
 # an empty block (a file's last block can be any length, down to zero)

@@ -42,7 +42,7 @@ wait_event "registered 2 "
 wait_event "inventory 2 done"
 A=$(cat "$T/cs1.addr") B=$(cat "$T/cs2.addr")
 tool() { "$TOOL" --state "$T/fm.state" "$@"; }
-blockfile() { echo "$T/cs$1/blocks/${2:2:2}/${2:4:2}/$2"; }
+blockfile() { echo "$T/cs$1/blocks/${2:2:2}/$2"; }
 
 # --- PUT to cs1 only: reported as added
 head -c 300000 /dev/urandom >"$T/x"

@@ -42,7 +42,7 @@ flip() {	# flip FILE OFFSET: inverts one byte in place
 f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2])); b = f.read(1)
 f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xff])); f.close()' "$1" "$2"
 }
-path_of() { echo "$T/cs$1/blocks/${2:2:2}/${2:4:2}/$2"; }
+path_of() { echo "$T/cs$1/blocks/${2:2:2}/$2"; }
 for i in 0 1 2 3 4; do
 	s=$((i % 2 + 1))
 	p=$(path_of $s "${IDS[$i]}")

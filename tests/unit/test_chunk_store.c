@@ -174,7 +174,7 @@ static void block_path(struct fx *f, int i, const struct blk_id *id, char *out, 
 	char hex[BLK_ID_HEX_LEN + 1];
 
 	blk_id_format(id, hex);
-	snprintf(out, cap, "%s/blocks/%.2s/%.2s/%s", f->dirs[i], hex + 2, hex + 4, hex);
+	snprintf(out, cap, "%s/blocks/%.2s/%s", f->dirs[i], hex + 2, hex);
 }
 
 static int count_files(const char *dir)
@@ -482,6 +482,46 @@ static void test_reopen_and_torn_temp(void **state)
 	free(v);
 }
 
+/* A store in the older blocks/<h0>/<h1>/<id> layout is moved up a level at
+ * open: every block indexed and readable, a copy already in the new place
+ * kept, the emptied folders gone. */
+static void test_old_layout_moved_up(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *buf = xmalloc(CHUNK_BLOCK_MAX);
+	char now[256], old[400], sub[300], hex[BLK_ID_HEX_LEN + 1];
+	struct blk_id ids[3];
+	struct stat st;
+	uint32_t len;
+
+	for (int i = 0; i < 3; i++)
+		put_ok(f, 5000 * (uint32_t)(i + 1), (unsigned)i + 40, &ids[i]);
+	chunk_store_close(f->s);
+	for (int i = 0; i < 3; i++) {
+		block_path(f, 0, &ids[i], now, sizeof(now));
+		blk_id_format(&ids[i], hex);
+		snprintf(sub, sizeof(sub), "%s/blocks/%.2s/%.2s", f->dirs[0], hex + 2, hex + 4);
+		snprintf(old, sizeof(old), "%s/%s", sub, hex);
+		assert_true(mkdir(sub, 0755) == 0 || errno == EEXIST);
+		if (i == 0)	/* a copy in both places */
+			assert_int_equal(link(now, old), 0);
+		else
+			assert_int_equal(rename(now, old), 0);
+	}
+	fx_open(f, &default_opts);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(chunk_store_read(f->s, &ids[i], buf, CHUNK_BLOCK_MAX, &len), 0);
+		assert_int_equal(len, 5000 * (uint32_t)(i + 1));
+		block_path(f, 0, &ids[i], now, sizeof(now));
+		assert_int_equal(stat(now, &st), 0);
+		blk_id_format(&ids[i], hex);
+		snprintf(sub, sizeof(sub), "%s/blocks/%.2s/%.2s", f->dirs[0], hex + 2, hex + 4);
+		assert_int_equal(stat(sub, &st), -1);
+		assert_int_equal(errno, ENOENT);
+	}
+	free(buf);
+}
+
 static void test_folder_locked(void **state)
 {
 	struct fx *f = *state;
@@ -731,6 +771,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_and_torn_temp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_layout_moved_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folder_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_folder_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_folder, setup, teardown),
