@@ -24,6 +24,8 @@ struct cl_centry {
 	void *base;		/* the allocation data lives in */
 	const uint8_t *data;
 	uint32_t len;
+	int pins;		/* readers replying straight from data */
+	int is_evicted;		/* out of the table: freed by the last unpin */
 	struct cl_centry *hnext;
 	struct cl_centry *prev, *next;	/* LRU: head = most recent */
 };
@@ -102,9 +104,48 @@ static void cache_evict_one(struct cl_cache *c)
 	*pp = e->hnext;
 	c->bytes -= e->len;
 	c->blocks--;
+	if (e->pins) {
+		e->is_evicted = 1;
+		return;
+	}
 	free(e->base);
 	e->base = NULL;
 	free(e);
+}
+
+void *cl_cache_pin(struct cl_cache *c, const struct blk_id *id, uint32_t off, uint32_t len,
+		   const uint8_t **p, uint32_t *got)
+{
+	struct cl_centry *e;
+
+	pthread_mutex_lock(&c->mu);
+	e = *cache_slot(c, id);
+	if (e) {
+		uint32_t n = off >= e->len ? 0 : e->len - off;
+
+		*got = n > len ? len : n;
+		*p = e->data + (off < e->len ? off : e->len);
+		e->pins++;
+		lru_unlink(c, e);
+		lru_push(c, e);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return e;
+}
+
+void cl_cache_unpin(struct cl_cache *c, void *pin)
+{
+	struct cl_centry *e = pin;
+	int is_last;
+
+	pthread_mutex_lock(&c->mu);
+	is_last = --e->pins == 0 && e->is_evicted;
+	pthread_mutex_unlock(&c->mu);
+	if (is_last) {
+		free(e->base);
+		e->base = NULL;
+		free(e);
+	}
 }
 
 int cl_cache_read(struct cl_cache *c, const struct blk_id *id, uint32_t off, void *out,

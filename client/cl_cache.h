@@ -19,6 +19,13 @@ void cl_cache_free(struct cl_cache *c);
  * is not cached. */
 int cl_cache_read(struct cl_cache *c, const struct blk_id *id, uint32_t off, void *out,
 		  uint32_t len, uint32_t *got);
+/* Reads without a copy: *p points at bytes [off, off + *got) of the cached
+ * block id (*got clipped to the block, at most len). Returns a pin to give
+ * back with cl_cache_unpin, or NULL when the block is not cached. The bytes
+ * stay valid until then, even if the block is evicted meanwhile. */
+void *cl_cache_pin(struct cl_cache *c, const struct blk_id *id, uint32_t off, uint32_t len,
+		   const uint8_t **p, uint32_t *got);
+void cl_cache_unpin(struct cl_cache *c, void *pin);
 /* Whether id is cached (no LRU update). */
 int cl_cache_has(struct cl_cache *c, const struct blk_id *id);
 /* Inserts a copy of data (already verified against id), evicting the least

@@ -1015,6 +1015,18 @@ static void file_readahead(struct cl_file *f, uint64_t next_index)
 	}
 }
 
+/* Notes a read of [off, end) (f->mu held): a sequential reader gets the
+ * next blocks prefetched. The kernel reads ahead with several requests at
+ * once, so they may arrive a little out of order: near the last end counts
+ * as sequential. */
+static void read_track(struct cl_file *f, uint64_t off, uint64_t end)
+{
+	if (off == 0 || (off + f->bs >= f->seq_next && off <= f->seq_next + f->bs))
+		file_readahead(f, (end + f->bs - 1) / f->bs);
+	if (end > f->seq_next || off + f->bs < f->seq_next)
+		f->seq_next = end;
+}
+
 int cl_file_read(struct cl_file *f, uint64_t off, size_t len, void *buf, size_t *got)
 {
 	uint8_t *out = buf;
@@ -1055,15 +1067,46 @@ int cl_file_read(struct cl_file *f, uint64_t off, size_t len, void *buf, size_t 
 		pos += n;
 	}
 	*got = end > off ? end - off : 0;
-	/* The kernel reads ahead with several requests at once, so they may
-	 * arrive a little out of order: near the last end counts as sequential. */
-	if (off == 0 || (off + f->bs >= f->seq_next && off <= f->seq_next + f->bs))
-		file_readahead(f, (end + f->bs - 1) / f->bs);
-	if (end > f->seq_next || off + f->bs < f->seq_next)
-		f->seq_next = end;
+	read_track(f, off, end);
 out:
 	pthread_mutex_unlock(&f->mu);
 	return rc;
+}
+
+int cl_file_read_pinned(struct cl_file *f, uint64_t off, size_t len, const void **p,
+			size_t *got, void **pin)
+{
+	const struct cl_bent *e;
+	uint64_t index, end;
+	const uint8_t *at;
+	uint32_t n = 0;
+
+	*pin = NULL;
+	pthread_mutex_lock(&f->mu);
+	index = off / f->bs;
+	end = off + len > f->size ? f->size : off + len;
+	/* One stored block, not buffered here, whole in the cache; anything
+	 * else (holes, short blocks, several blocks) takes the copying path. */
+	if (off < end && f->is_map_valid && (end - 1) / f->bs == index &&
+	    !cl_file_dirty_find(f, index) && (e = cl_file_map_find(f, index)) != NULL)
+		*pin = cl_cache_pin(f->fs->cache, &e->id, (uint32_t)(off % f->bs),
+				    (uint32_t)(end - off), &at, &n);
+	if (*pin && n < end - off) {
+		cl_cache_unpin(f->fs->cache, *pin);
+		*pin = NULL;
+	}
+	if (*pin) {
+		*p = at;
+		*got = n;
+		read_track(f, off, end);
+	}
+	pthread_mutex_unlock(&f->mu);
+	return *pin ? 0 : -EAGAIN;
+}
+
+void cl_file_read_done(struct cl_files *fs, void *pin)
+{
+	cl_cache_unpin(fs->cache, pin);
 }
 
 /* Whether one more buffer for f would pass the mount's write budget. A

@@ -44,6 +44,14 @@ int cl_file_has_locks(struct cl_file *f);
  * Never returns bytes that failed verification: -EIO when no replica has a
  * good copy. */
 int cl_file_read(struct cl_file *f, uint64_t off, size_t len, void *buf, size_t *got);
+/* The same without a copy when [off, off + len) lies in one stored block
+ * that is cached whole and not buffered here: *p and *got point into the
+ * block cache until cl_file_read_done(fs, *pin). That takes the mount's
+ * cl_files, not f: once the reply is out the file may be released and
+ * freed before the caller gets there. -EAGAIN: use cl_file_read. */
+int cl_file_read_pinned(struct cl_file *f, uint64_t off, size_t len, const void **p,
+			size_t *got, void **pin);
+void cl_file_read_done(struct cl_files *fs, void *pin);
 /* Buffers len bytes at off; full blocks start uploading at once. May wait
  * for uploads in flight (back-pressure). */
 int cl_file_write(struct cl_file *f, uint64_t off, const void *buf, size_t len);
