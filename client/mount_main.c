@@ -328,24 +328,28 @@ int main(int argc, char **argv)
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Bad usage is status 2, through out: like every other exit, so
+	 * nothing parsed so far leaks. */
+	status = 2;
 	if (fuse_opt_parse(&args, &conf, mnt_opt_spec, mnt_opt_proc) < 0)
-		return 2;
+		goto out;
 	if (!conf.source || !conf.mountpoint) {
 		usage(stderr);
-		return 2;
+		goto out;
 	}
 	if (conf.log_level && log_level_parse(conf.log_level, &level)) {
 		fprintf(stderr, "casfs-mount: bad log_level '%s'\n", conf.log_level);
-		return 2;
+		goto out;
 	}
 	if (conf.cache_size && conf_parse_size(conf.cache_size, &cache_size)) {
 		fprintf(stderr, "casfs-mount: bad cache_size '%s'\n", conf.cache_size);
-		return 2;
+		goto out;
 	}
 	if (conf.write_cache && conf_parse_size(conf.write_cache, &write_cache)) {
 		fprintf(stderr, "casfs-mount: bad write_cache '%s'\n", conf.write_cache);
-		return 2;
+		goto out;
 	}
+	status = 1;
 	subdir = strstr(conf.source, ":/");
 	if (subdir)
 		*subdir++ = '\0';

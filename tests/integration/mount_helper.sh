@@ -29,5 +29,13 @@ check "visible through the main mount" [ "$(cat "$T/m/sub/new")" = more ]
 PATH=$CASFS_BIN:$PATH client/mount.casfs 127.0.0.1:1 "$T/sub2" 2>/dev/null &&
 	fail "mount.casfs succeeded on a dead address"
 fusermount3 -u "$T/sub" || fail "fusermount3 -u"
+# a bad size is refused at once with one line naming the option (status 2)
+for opt in cache_size=lots write_cache=12Q; do
+	out=$("$CASFS_BIN/casfs-mount" -o "$opt" "$META_ADDR" "$T/sub" 2>&1)
+	rc=$?
+	check "$opt refused with status 2" [ "$rc" = 2 ]
+	check "$opt named in the error" grep -qF "bad ${opt%%=*} '${opt#*=}'" <<<"$out"
+	mountpoint -q "$T/sub" && fail "mounted with $opt"
+done
 check "daemon exits after unmount" wait_for 10 bash -c "! pgrep -f 'casfs-mount .* $T/sub\$' >/dev/null"
 echo "mount_helper: ok"
