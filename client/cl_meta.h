@@ -54,7 +54,9 @@ typedef void (*cl_meta_done_fn)(void *arg, int status, struct proto_wbuf *rep);
 /* Arms a follow-up for the calling thread: its next cl_meta_call writes req
  * right after its own request, without waiting for either reply, and fn
  * gets the follow-up's reply later. Used to fetch what a mutation changed
- * (a directory's attributes) in the same round trip. The request is
+ * (a directory's attributes) in the same round trip: both go out in one
+ * write, and that cl_meta_call returns once the follow-up is answered too
+ * (or its connection was lost). The request is
  * copied. cl_meta_follow_cancel drops an armed follow-up that was not
  * sent. */
 int cl_meta_follow(struct proto_wbuf *req, cl_meta_done_fn fn, void *arg);

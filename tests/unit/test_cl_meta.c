@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <endian.h>
 
 #include "client/cl_meta.h"
 #include "fs/msg.h"
@@ -21,7 +22,9 @@
 struct fake {
 	int lfd;
 	char addr[64];
-	int mode;		/* 0: reverse order, 1: drop then answer, 2: expire */
+	int mode;		/* 0: reverse order, 1: drop then answer, 2: expire,
+				 * 3: a call and its follow-up */
+	int pair_in_one_read;
 	uint64_t reopened_ino;
 	uint64_t first_reqid, resent_reqid;
 	uint64_t resumed_session;
@@ -118,6 +121,30 @@ static void *fake_main(void *arg)
 			a.ino = ino[i];
 			reply_frame(fd, MSG_GETATTR, h[i].reqid, &a);
 		}
+	} else if (f->mode == 3) {
+		/* The call and its follow-up come in one write; the follow-up
+		 * is answered later, the caller must still get it first. */
+		uint8_t buf[256];
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK);
+		uint32_t len0, len1;
+
+		assert_true(n >= PROTO_HDR_SIZE);
+		memcpy(&len0, buf, 4);
+		len0 = PROTO_HDR_SIZE + le32toh(len0);
+		if ((size_t)n >= len0 + PROTO_HDR_SIZE) {
+			memcpy(&len1, buf + len0, 4);
+			f->pair_in_one_read = (size_t)n == len0 + PROTO_HDR_SIZE + le32toh(len1);
+		}
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(net_frame_read(fd, PROTO_FRAME_MAX, &h[i], &in), 0);
+			assert_int_equal(h[i].type, MSG_GETATTR);
+		}
+		memset(&a, 0, sizeof(a));
+		a.ino = 100;
+		reply_frame(fd, MSG_GETATTR, h[0].reqid, &a);
+		usleep(100 * 1000);
+		a.ino = 200;
+		reply_frame(fd, MSG_GETATTR, h[1].reqid, &a);
 	} else if (f->mode == 2) {
 		struct proto_rbuf r;
 
@@ -236,6 +263,50 @@ static void test_out_of_order_replies(void **state)
 	close(f.lfd);
 }
 
+static void follow_done(void *arg, int status, struct proto_wbuf *rep)
+{
+	uint64_t *got = arg;
+	struct proto_rbuf r;
+	struct casfs_attr a;
+
+	*got = (uint64_t)status;
+	if (status)
+		return;
+	proto_rbuf_init(&r, rep->data, rep->len);
+	proto_get_attr(&r, &a);
+	*got = a.ino;
+}
+
+/* A follow-up goes out in the same write as the call it follows, and the
+ * call returns only once the follow-up's answer is in (the kernel asks for
+ * it right after), even when that answer comes later. */
+static void test_follow_up_answered_before_return(void **state)
+{
+	struct fake f = { .mode = 3 };
+	struct cl_meta_opts o = { 0 };
+	struct proto_wbuf fw;
+	struct cl_meta *m;
+	uint64_t got = 0, fgot = 1;
+	pthread_t t;
+
+	(void)state;
+	fake_start(&f, &t);
+	o.addr = f.addr;
+	assert_int_equal(cl_meta_open(&o, &m), 0);
+	proto_wbuf_init(&fw);
+	proto_frame_begin(&fw, MSG_GETATTR, 0, 0);
+	proto_put_u64(&fw, 200);
+	assert_int_equal(cl_meta_follow(&fw, follow_done, &fgot), 0);
+	proto_wbuf_free(&fw);
+	assert_int_equal(getattr(m, 100, &got), 0);
+	assert_int_equal(got, 100);
+	assert_int_equal(fgot, 200);
+	assert_true(f.pair_in_one_read);
+	cl_meta_close(m);
+	pthread_join(t, NULL);
+	close(f.lfd);
+}
+
 static void test_resend_after_drop(void **state)
 {
 	struct fake f = { .mode = 1 };
@@ -296,6 +367,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_out_of_order_replies),
+		cmocka_unit_test(test_follow_up_answered_before_return),
 		cmocka_unit_test(test_resend_after_drop),
 		cmocka_unit_test(test_expired_session),
 		cmocka_unit_test(test_unreachable),
