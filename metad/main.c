@@ -43,6 +43,7 @@ static void conf_defaults(struct meta_conf *c)
 	c->cs_dead_timeout_ms = 10000;
 	c->gc_grace_s = 300;
 	c->repair_per_server = 4;
+	c->poll_us = 200;
 	c->default_goal = 2;
 	c->default_block_size = 1u << 20;
 	c->log_level = LOG_LVL_INFO;
@@ -110,6 +111,8 @@ static int conf_cb(void *ud, const char *key, const char *value, char *why, size
 		return conf_u32(value, 100, 86400000, &c->cs_dead_timeout_ms, why, whylen);
 	} else if (strcmp(key, "gc_grace_s") == 0) {
 		return conf_u32(value, 0, 86400 * 30, &c->gc_grace_s, why, whylen);
+	} else if (strcmp(key, "poll_us") == 0) {
+		return conf_u32(value, 0, 100000, &c->poll_us, why, whylen);
 	} else if (strcmp(key, "repair_per_server") == 0) {
 		return conf_u32(value, 1, 1024, &c->repair_per_server, why, whylen);
 	} else if (strcmp(key, "default_goal") == 0) {
@@ -548,7 +551,7 @@ static void usage(FILE *out)
 		"Serves the casfs namespace. Keys (config file or --key value): listen, auth_key,\n"
 		"sync (interval|always), fsync_interval_ms, checkpoint_interval_s,\n"
 		"checkpoint_changes, session_timeout_ms, cs_dead_timeout_ms, gc_grace_s,\n"
-		"repair_per_server, default_goal, default_block_size, log_level.\n");
+		"repair_per_server, poll_us, default_goal, default_block_size, log_level.\n");
 }
 
 int main(int argc, char **argv)
@@ -630,6 +633,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	srv.last_ckpt_ms = meta_now_ms();
+	srv.started_ms = meta_now_ms();
 	srv.base = event_base_new();
 	if (meta_srv_listen(&srv, srv.conf.listen, &port)) {
 		fprintf(stderr, "casfs-metad: cannot listen on %s: %s\n", srv.conf.listen,
@@ -659,7 +663,7 @@ int main(int argc, char **argv)
 	}
 	log_info("serving %s on port %u (sync = %s)", dir, port,
 		 srv.conf.sync_always ? "always" : "interval");
-	event_base_dispatch(srv.base);
+	meta_srv_run(&srv);
 	rc = 0;
 out:
 	if (srv.listener)

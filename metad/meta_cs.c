@@ -509,6 +509,20 @@ static struct meta_cs *pick_server(struct meta_srv *srv, const uint32_t *chain, 
 	return NULL;
 }
 
+/* No server can take a block. Right after a restart that is usually
+ * because the chunk servers have not registered again yet (a mount
+ * reconnects within 50 ms, they retry every 100 ms or more): until a
+ * server that was alive before would have been declared dead, the client
+ * is told to try again (-EAGAIN, retried for up to a minute) rather than
+ * that the cluster is full, which would fail its close(). */
+static int place_none(const struct meta_srv *srv)
+{
+	if (srv->next_cs_id > 1 &&
+	    meta_now_ms() - srv->started_ms < (int64_t)srv->conf.cs_dead_timeout_ms)
+		return -EAGAIN;
+	return -ENOSPC;
+}
+
 int meta_cs_place(struct meta_srv *srv, const uint8_t *payload, size_t len, struct proto_wbuf *out)
 {
 	struct meta_blk_table *t = meta_ns_blocks(srv->ns);
@@ -559,7 +573,7 @@ int meta_cs_place(struct meta_srv *srv, const uint8_t *payload, size_t len, stru
 			chain[cn++] = cs->id;
 		}
 		if (!cn)
-			return -ENOSPC;
+			return place_none(srv);
 		proto_put_u32(out, cn);
 		for (uint32_t k = 0; k < cn; k++) {
 			proto_put_u32(out, chain[k]);

@@ -33,6 +33,7 @@ struct meta_conf {
 	uint32_t cs_dead_timeout_ms;
 	uint32_t gc_grace_s;
 	uint32_t repair_per_server;
+	uint32_t poll_us;
 	uint8_t default_goal;
 	uint32_t default_block_size;
 	enum log_level log_level;
@@ -131,7 +132,9 @@ struct meta_srv {
 	uint64_t cs_id_seq;	/* record of an id just issued: its reply waits for it */
 	uint32_t scan_pos;	/* block-table slot the scheduler resumes at */
 
+	int64_t started_ms;	/* when this process began serving */
 	struct meta_conn *conns;
+	uint64_t nreads;	/* reads that brought bytes (see meta_srv_run) */
 	uint64_t out_bytes;	/* replies queued on all connections, unsent */
 	uint8_t *rbuf;		/* every connection reads into it (see meta_srv.c) */
 	struct event *ev_flush;	/* writes the flush list at the end of a loop turn */
@@ -170,6 +173,8 @@ void meta_srv_release_parked(struct meta_srv *srv);
 void meta_srv_session_end(struct meta_srv *srv, struct meta_sess *s, int log_it);
 void meta_srv_expire_sessions(struct meta_srv *srv, int64_t now_ms);
 void meta_srv_close_all(struct meta_srv *srv);
+/* Runs the event loop until event_base_loopexit, polling after busy turns. */
+void meta_srv_run(struct meta_srv *srv);
 
 /* meta_cs.c */
 struct meta_cs *meta_cs_find(struct meta_srv *srv, uint32_t id);

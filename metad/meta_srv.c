@@ -20,6 +20,7 @@
  * again. EV_WRITE is added only while output waits for socket room. So a
  * request costs one epoll_wait, one read and one write. */
 #include "metad/meta_int.h"
+#include "metad/meta_poll.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -722,6 +723,7 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		conn_eof(conn);
 		return;
 	}
+	conn->srv->nreads++;
 	if (conn->in_len) {
 		conn->in_len += (size_t)n;
 		conn_batch(conn, conn->in, conn->in_len);
@@ -866,4 +868,40 @@ void meta_srv_close_all(struct meta_srv *srv)
 	if (srv->ev_flush)
 		event_free(srv->ev_flush), srv->ev_flush = NULL;
 	free(srv->rbuf), srv->rbuf = NULL;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* After a turn that read requests, the loop polls (epoll_wait with no
+ * timeout) for up to poll_us before it sleeps again, while meta_poll finds
+ * that it pays (see meta_poll.c). */
+void meta_srv_run(struct meta_srv *srv)
+{
+	struct meta_poll poll;
+	int64_t until = 0;
+
+	meta_poll_init(&poll, srv->conf.poll_us);
+	for (;;) {
+		uint64_t seen = srv->nreads;
+		int polling = until != 0;
+
+		if (event_base_loop(srv->base, polling ? EVLOOP_NONBLOCK : EVLOOP_ONCE) < 0 ||
+		    event_base_got_exit(srv->base) || event_base_got_break(srv->base))
+			return;
+		if (srv->nreads != seen) {
+			if (polling)
+				meta_poll_result(&poll, 1);
+			uint32_t w = meta_poll_window(&poll);
+			until = w ? now_us() + w : 0;
+		} else if (polling && now_us() >= until) {
+			meta_poll_result(&poll, 0);
+			until = 0;
+		}
+	}
 }

@@ -4,7 +4,8 @@
 # is killed with SIGKILL at a random moment, restarted, and every
 # acknowledged rename must be there while no rename is half-applied. Several
 # rounds, with a small checkpoint_changes so kills also land around
-# checkpoints; every other round runs with sync = always (group commit).
+# checkpoints; every other round runs with sync = always (group commit) and
+# without polling (poll_us = 0: the loop always sleeps in epoll_wait).
 cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/cluster.sh
 cluster_init
@@ -29,7 +30,7 @@ for round in $(seq 1 $ROUNDS); do
 		unset "CLUSTER_PIDS[w$k]"
 	done
 	if [ $((round % 2)) = 1 ]; then
-		cluster_start_metad --checkpoint-changes 700 --sync always
+		cluster_start_metad --checkpoint-changes 700 --sync always --poll-us 0
 	else
 		cluster_start_metad --checkpoint-changes 700
 	fi

@@ -29,6 +29,7 @@ expect_fail "unexpected argument" "$METAD" --data "$T/x" stray
 expect_fail "unknown setting" "$METAD" --data "$T/x" --no-such-key 1
 expect_fail "sync" "$METAD" --data "$T/x" --sync sometimes
 expect_fail "default_block_size" "$METAD" --data "$T/x" --default-block-size 3000
+expect_fail "poll_us" "$METAD" --data "$T/x" --poll-us 200000
 printf 'listen = 127.0.0.1:0\nbogus line\n' >"$T/bad.conf"
 expect_fail "bad.conf:2" "$METAD" --data "$T/x" --config "$T/bad.conf"
 

@@ -4,7 +4,9 @@
 # written before are there, an open-but-unlinked file is still readable
 # through its open descriptor (its open was replayed from the changelog),
 # and new writes work. Then the same across a clean restart after a
-# checkpoint.
+# checkpoint. Last, metad restarts while the chunk servers are frozen, so
+# the mount is back before any server has registered again: a file written
+# then waits for them instead of failing its close with ENOSPC.
 cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/cluster.sh
 cluster_init
@@ -52,6 +54,18 @@ wait_for 30 bash -c "echo again >'$M/again'" || fail "no writes after a clean me
 echo "mount writes again $((SECONDS - t0)) s after the clean restart"
 cmp -s "$T/data" "$M/big" || fail "big differs after the second restart"
 [ "$(cat "$M/after")" = after ] || fail "file written between restarts lost"
+
+# The servers stay away (SIGSTOP) across the restart and come back 1.5 s
+# later; cp checks close(), where the commit's outcome is reported.
+kill -STOP "$(cluster_pid cs1)" "$(cluster_pid cs2)"
+restart_metad KILL
+cp "$T/data" "$M/while_away" 2>"$T/cp.err" &
+cp_pid=$!
+sleep 1.5
+kill -CONT "$(cluster_pid cs1)" "$(cluster_pid cs2)"
+wait "$cp_pid" || fail "write while the servers were re-registering failed: $(cat "$T/cp.err")"
+cmp -s "$T/data" "$M/while_away" || fail "file written while the servers re-registered differs"
+grep -q "No space left" "$T/mount-mnt.log" && fail "PLACE said ENOSPC while the servers re-registered"
 exec 7<&-
 kill -0 "$(cluster_pid "mount:$M")" || fail "the mount died"
 echo PASS
