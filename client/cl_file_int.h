@@ -36,6 +36,7 @@ struct cl_bent {
 struct cl_dirty {
 	uint64_t index;
 	uint8_t *buf;		/* bs bytes: the block's whole current content */
+	uint32_t init;		/* buf[0, init) is set; past it reads as zeros */
 	uint32_t cov;		/* bytes written contiguously from the start */
 	int is_uploading;
 	struct cl_dirty *next;
@@ -109,6 +110,9 @@ void cl_file_bent_append(struct cl_bent **v, size_t *n, size_t *cap, const struc
 /* Write buffers (f->mu held). */
 struct cl_dirty *cl_file_dirty_find(struct cl_file *f, uint64_t index);
 int cl_file_dirty_new(struct cl_file *f, uint64_t index, int is_full, struct cl_dirty **out);
+/* Zeroes d's buffer from d->init up to upto, before anything reads it
+ * there (f->mu held). */
+void cl_file_dirty_fill(struct cl_dirty *d, uint32_t upto);
 /* Flush with f->flush_mu already held. */
 int cl_file_flush_locked(struct cl_file *f);
 /* One COMMIT of v[0..n) with the given size and flags; *a gets the reply. */
