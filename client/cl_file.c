@@ -17,10 +17,13 @@
  * close-to-open), then the block cache, then the replicas in order, each
  * copy verified with blk_verify; a missing or bad copy is reported with
  * REPORT_BAD and the next replica tried. Sequential readers prefetch the
- * next blocks into the cache through the same workers.
+ * next blocks into the cache through the same workers; a block being
+ * fetched is listed in fs->fetching so that nobody fetches it twice (a
+ * reader that overtakes read-ahead waits for it).
  *
  * Locking: fs->mu guards the inode table, the server table and the job
- * queue. f->mu guards everything in a cl_file; it may be held while taking
+ * queue; fs->fetch_mu only the fetching list, and nothing is taken under
+ * it (a waiter may hold f->mu; the fetcher releases before taking it). f->mu guards everything in a cl_file; it may be held while taking
  * fs->mu, never the other way round. f->mu is held across the network only
  * while filling a block for read-modify-write (so a block is filled once).
  * A buffer being uploaded (is_uploading) is read-only: writers to that block
@@ -341,7 +344,69 @@ static void report_bad(struct cl_files *fs, const struct blk_id *id, uint32_t si
 	proto_wbuf_free(&rep);
 }
 
-/* Gets block e into the cache or, with no cache, into out (bs bytes; may be
+static int fetching_find(const struct cl_files *fs, const struct blk_id *id)
+{
+	for (int i = 0; i < fs->nfetching; i++)
+		if (blk_id_equal(&fs->fetching[i], id))
+			return i;
+	return -1;
+}
+
+/* Whether block e is in the cache; copied into out too when out is given. */
+static int fetch_cached(struct cl_files *fs, const struct cl_bent *e, uint8_t *out)
+{
+	uint32_t got;
+
+	if (!out)
+		return cl_cache_has(fs->cache, &e->id);
+	return cl_cache_read(fs->cache, &e->id, 0, out, e->len, &got) == 0;
+}
+
+/* Claims the fetch of e, or waits while another thread fetches it (a
+ * prefetch the reader caught up with). 1 when the block turned up in the
+ * cache meanwhile (copied into out if given), 0 when the caller fetches
+ * it (claimed if there was room: *claimed). */
+static int fetch_claim(struct cl_files *fs, const struct cl_bent *e, uint8_t *out, int *claimed)
+{
+	int found = 0;
+
+	*claimed = 0;
+	pthread_mutex_lock(&fs->fetch_mu);
+	while (fetching_find(fs, &e->id) >= 0)
+		pthread_cond_wait(&fs->fetch_cond, &fs->fetch_mu);
+	found = fetch_cached(fs, e, out);
+	if (!found && fs->nfetching < CL_FETCHING_MAX) {
+		fs->fetching[fs->nfetching++] = e->id;
+		*claimed = 1;
+	}
+	pthread_mutex_unlock(&fs->fetch_mu);
+	return found;
+}
+
+static void fetch_release(struct cl_files *fs, const struct blk_id *id)
+{
+	int i;
+
+	pthread_mutex_lock(&fs->fetch_mu);
+	i = fetching_find(fs, id);
+	if (i >= 0)
+		fs->fetching[i] = fs->fetching[--fs->nfetching];
+	pthread_cond_broadcast(&fs->fetch_cond);
+	pthread_mutex_unlock(&fs->fetch_mu);
+}
+
+/* Whether block id is being fetched right now. */
+static int fetch_busy(struct cl_files *fs, const struct blk_id *id)
+{
+	int busy;
+
+	pthread_mutex_lock(&fs->fetch_mu);
+	busy = fetching_find(fs, id) >= 0;
+	pthread_mutex_unlock(&fs->fetch_mu);
+	return busy;
+}
+
+/* Gets block e into the cache and, when out is given, into out (bs bytes;
  * NULL for a prefetch). Tries each replica in turn; a copy that is missing
  * or does not verify is reported. 0, or -EIO when no copy was good. */
 static int block_fetch(struct cl_files *fs, const struct cl_bent *e, uint8_t *out)
@@ -350,9 +415,9 @@ static int block_fetch(struct cl_files *fs, const struct cl_bent *e, uint8_t *ou
 	struct proto_wbuf data;
 	uint32_t len;
 	size_t off;
-	int rc = -EIO;
+	int rc = -EIO, claimed;
 
-	if (cl_cache_has(fs->cache, &e->id))
+	if (fetch_claim(fs, e, out, &claimed))
 		return 0;
 	proto_wbuf_init(&data);
 	for (uint32_t i = 0; i < e->nsrv; i++) {
@@ -377,6 +442,8 @@ static int block_fetch(struct cl_files *fs, const struct cl_bent *e, uint8_t *ou
 			report_bad(fs, &e->id, e->srv[i]);
 	}
 	proto_wbuf_free(&data);
+	if (claimed)
+		fetch_release(fs, &e->id);
 	return rc;
 }
 
@@ -681,6 +748,8 @@ struct cl_files *cl_files_new(struct cl_meta *meta, struct cl_chunk *chunk,
 	fs->cache = cache;
 	pthread_mutex_init(&fs->mu, NULL);
 	pthread_cond_init(&fs->job_cond, NULL);
+	pthread_mutex_init(&fs->fetch_mu, NULL);
+	pthread_cond_init(&fs->fetch_cond, NULL);
 	fs->nworkers = nworkers > 0 ? nworkers : 1;
 	fs->workers = xcalloc((size_t)fs->nworkers, sizeof(*fs->workers));
 	for (int i = 0; i < fs->nworkers; i++)
@@ -738,6 +807,8 @@ void cl_files_free(struct cl_files *fs)
 	fs->servers = NULL;
 	pthread_mutex_destroy(&fs->mu);
 	pthread_cond_destroy(&fs->job_cond);
+	pthread_mutex_destroy(&fs->fetch_mu);
+	pthread_cond_destroy(&fs->fetch_cond);
 	free(fs);
 }
 
@@ -1006,7 +1077,8 @@ static void file_readahead(struct cl_file *f, uint64_t next_index)
 		if (f->prefetching >= CL_READAHEAD || i * f->bs >= f->size)
 			return;
 		e = cl_file_map_find(f, i);
-		if (!e || cl_file_dirty_find(f, i) || cl_cache_has(f->fs->cache, &e->id))
+		if (!e || cl_file_dirty_find(f, i) || cl_cache_has(f->fs->cache, &e->id) ||
+		    fetch_busy(f->fs, &e->id))
 			continue;
 		j = xcalloc(1, sizeof(*j));
 		j->f = f;

@@ -15,6 +15,9 @@
 /* Blocks to read ahead for a sequential reader: 8 x 1 MiB keeps the
  * workers busy on loopback (4 gave ~490 MiB/s cold at goal 1). */
 #define CL_READAHEAD 8
+/* Fetches tracked at once (read-ahead of a few files plus their readers);
+ * past it a fetch just goes untracked. */
+#define CL_FETCHING_MAX 64
 /* How long a block keeps being re-placed when no server stores it: longer
  * than metad's chunk-server timeout so a dead server leaves the chains. */
 #define CL_PUT_DEADLINE_S 60
@@ -99,6 +102,12 @@ struct cl_files {
 	 * would pass write_cache pushes its file's buffers out first. */
 	uint64_t dirty_bytes;		/* atomic */
 	uint64_t write_cache;
+	/* Blocks being fetched: a reader that needs one waits for that fetch
+	 * instead of fetching it a second time, and read-ahead skips it. */
+	pthread_mutex_t fetch_mu;
+	pthread_cond_t fetch_cond;
+	struct blk_id fetching[CL_FETCHING_MAX];
+	int nfetching;
 };
 
 /* Block map of an open inode (f->mu held). */
