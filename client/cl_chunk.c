@@ -88,9 +88,14 @@ static uint64_t chunk_reqid(struct cl_chunk *c)
 	return id;
 }
 
+/* A reply's fields start after its status word; they are parsed in place,
+ * not moved to the front (a BLK_GET reply carries a whole block). */
+#define REPLY_BODY 4
+
 /* Sends the finished frame req on k and reads the matching reply into rep;
- * returns the reply status, with rep holding the fields after it. Any
- * transport or framing error marks the connection unusable (*broken = 1). */
+ * returns the reply status, with rep holding the reply (fields from
+ * REPLY_BODY on). Any transport or framing error marks the connection
+ * unusable (*broken = 1). */
 static int conn_call(struct cl_conn *k, struct proto_wbuf *req, struct proto_wbuf *rep,
 		     int *broken)
 {
@@ -114,12 +119,9 @@ static int conn_call(struct cl_conn *k, struct proto_wbuf *req, struct proto_wbu
 	}
 	*broken = 0;
 	proto_rbuf_init(&r, rep->data, rep->len);
-	proto_get_i32(&r, &status);
-	if (status)
-		return status;
-	memmove(rep->data, rep->data + 4, rep->len - 4);
-	rep->len -= 4;
-	return 0;
+	if (proto_get_i32(&r, &status))
+		return -EPROTO;
+	return status;
 }
 
 static int conn_open(struct cl_chunk *c, const char *addr, struct cl_conn **out)
@@ -263,7 +265,7 @@ int cl_chunk_put(struct cl_chunk *c, const struct blk_id *id, uint32_t flags,
 		}
 		goto out;
 	}
-	proto_rbuf_init(&r, rep.data, rep.len);
+	proto_rbuf_init(&r, rep.data + REPLY_BODY, rep.len - REPLY_BODY);
 	if (proto_get_count(&r, 8, &count))
 		goto bad;
 	for (uint32_t k = 0; k < count; k++) {
@@ -300,7 +302,7 @@ int cl_chunk_get(struct cl_chunk *c, const char *addr, const struct blk_id *id,
 	rc = chunk_call(c, addr, &req, out, NULL);
 	if (rc)
 		goto out;
-	proto_rbuf_init(&r, out->data, out->len);
+	proto_rbuf_init(&r, out->data + REPLY_BODY, out->len - REPLY_BODY);
 	proto_get_bytes(&r, &p, len);
 	if (proto_get_end(&r)) {
 		rc = -EPROTO;

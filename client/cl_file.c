@@ -1147,27 +1147,54 @@ out:
 	return rc;
 }
 
+/* Waits until nobody fetches block id; whether there was a fetch. */
+static int fetch_wait(struct cl_files *fs, const struct blk_id *id)
+{
+	int waited = 0;
+
+	pthread_mutex_lock(&fs->fetch_mu);
+	while (fetching_find(fs, id) >= 0) {
+		waited = 1;
+		pthread_cond_wait(&fs->fetch_cond, &fs->fetch_mu);
+	}
+	pthread_mutex_unlock(&fs->fetch_mu);
+	return waited;
+}
+
 int cl_file_read_pinned(struct cl_file *f, uint64_t off, size_t len, const void **p,
 			size_t *got, void **pin)
 {
-	const struct cl_bent *e;
+	const struct cl_bent *e = NULL;
+	struct blk_id id;
 	uint64_t index, end;
 	const uint8_t *at;
 	uint32_t n = 0;
 
 	*pin = NULL;
-	pthread_mutex_lock(&f->mu);
-	index = off / f->bs;
-	end = off + len > f->size ? f->size : off + len;
-	/* One stored block, not buffered here, whole in the cache; anything
-	 * else (holes, short blocks, several blocks) takes the copying path. */
-	if (off < end && f->is_map_valid && (end - 1) / f->bs == index &&
-	    !cl_file_dirty_find(f, index) && (e = cl_file_map_find(f, index)) != NULL)
-		*pin = cl_cache_pin(f->fs->cache, &e->id, (uint32_t)(off % f->bs),
-				    (uint32_t)(end - off), &at, &n);
-	if (*pin && n < end - off) {
-		cl_cache_unpin(f->fs->cache, *pin);
-		*pin = NULL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		pthread_mutex_lock(&f->mu);
+		index = off / f->bs;
+		end = off + len > f->size ? f->size : off + len;
+		/* One stored block, not buffered here, whole in the cache;
+		 * anything else (holes, short blocks, several blocks) takes
+		 * the copying path. */
+		e = NULL;
+		if (off < end && f->is_map_valid && (end - 1) / f->bs == index &&
+		    !cl_file_dirty_find(f, index) && (e = cl_file_map_find(f, index)) != NULL)
+			*pin = cl_cache_pin(f->fs->cache, &e->id, (uint32_t)(off % f->bs),
+					    (uint32_t)(end - off), &at, &n);
+		if (*pin && n < end - off) {
+			cl_cache_unpin(f->fs->cache, *pin);
+			*pin = NULL;
+		}
+		if (*pin || !e || attempt)
+			break;
+		/* A reader that caught up with read-ahead waits for that
+		 * fetch, then takes the block from the cache. */
+		id = e->id;
+		pthread_mutex_unlock(&f->mu);
+		if (!fetch_wait(f->fs, &id))
+			return -EAGAIN;
 	}
 	if (*pin) {
 		*p = at;
