@@ -71,7 +71,10 @@ struct conn {
 	int log_tokens;		/* lines it may log now */
 	int is_log_muted;	/* said that lines are being dropped */
 	int64_t log_refill_ms;
-	struct proto_wbuf in;	/* the request being served */
+	uint8_t *in_mem;	/* holds the request being served, ... */
+	size_t in_cap;		/* ... in_cap bytes, 4 KiB aligned */
+	const uint8_t *in;	/* its payload, in in_mem (see conn_read_frame) */
+	uint32_t in_len;
 	struct proto_wbuf out;	/* the reply being built */
 	uint8_t *blk;		/* GET buffer, grown as needed */
 	uint32_t blk_cap;
@@ -440,6 +443,71 @@ out:
 /* ---- connection threads ---- */
 
 /* Serves one request; a negative return closes the connection. */
+/* Where a BLK_PUT's block bytes start in its payload, from the first n
+ * bytes of it; 0 when they do not reach that far. */
+static size_t put_data_offset(const uint8_t *p, size_t n)
+{
+	struct proto_rbuf r;
+	struct blk_id id;
+	char addr[CHUNKD_ADDR_MAX];
+	uint32_t flags, count, sid, len;
+
+	proto_rbuf_init(&r, p, n);
+	proto_get_blkid(&r, &id);
+	proto_get_u32(&r, &flags);
+	if (proto_get_count(&r, 6, &count) || count > SERVER_CHAIN_MAX)
+		return 0;
+	for (uint32_t i = 0; i < count; i++) {
+		proto_get_u32(&r, &sid);
+		proto_get_str(&r, addr, sizeof(addr));
+	}
+	proto_get_u32(&r, &len);
+	return r.err ? 0 : r.off;
+}
+
+/* Reads one request into the connection's buffer. A BLK_PUT's block bytes
+ * land on a 4 KiB boundary, so the store writes them with O_DIRECT from
+ * where they are: the first PUT_PREFIX bytes (the id and the chain) are
+ * read, the block's offset found, and that prefix moved up so the block
+ * will be aligned before the rest is read in after it. Otherwise the store
+ * copies every block to an aligned buffer first (7 % of all CPU in a
+ * goal-1 write). */
+#define PUT_PREFIX 1024
+#define IN_ALIGN 4096
+
+static int conn_read_frame(struct conn *c, struct proto_hdr *h)
+{
+	uint8_t hb[PROTO_HDR_SIZE];
+	size_t pre, at, shift = 0;
+	int rc;
+
+	rc = net_read_full(c->fd, hb, sizeof(hb));
+	if (!rc)
+		rc = proto_hdr_decode(hb, PROTO_FRAME_MAX, h);
+	if (rc)
+		return rc;
+	if ((size_t)h->len + IN_ALIGN > c->in_cap || !c->in_mem) {
+		void *m;
+
+		if (posix_memalign(&m, IN_ALIGN, (size_t)h->len + IN_ALIGN))
+			return -ENOMEM;
+		free(c->in_mem);
+		c->in_mem = m;
+		c->in_cap = (size_t)h->len + IN_ALIGN;
+	}
+	pre = h->type == MSG_BLK_PUT && h->len > PUT_PREFIX ? PUT_PREFIX : h->len;
+	rc = net_read_full(c->fd, c->in_mem, pre);
+	if (rc)
+		return rc;
+	if (pre < h->len && (at = put_data_offset(c->in_mem, pre)) != 0) {
+		shift = (IN_ALIGN - at % IN_ALIGN) % IN_ALIGN;
+		memmove(c->in_mem + shift, c->in_mem, pre);
+	}
+	c->in = c->in_mem + shift;
+	c->in_len = h->len;
+	return pre < h->len ? net_read_full(c->fd, c->in_mem + shift + pre, h->len - pre) : 0;
+}
+
 static int conn_serve(struct conn *c, const struct proto_hdr *h)
 {
 	struct proto_rbuf r;
@@ -449,12 +517,12 @@ static int conn_serve(struct conn *c, const struct proto_hdr *h)
 		log_warn("%s: unexpected reply frame (type %u): closing", c->peer, h->type);
 		return -EPROTO;
 	}
-	rc = msg_check(h->type, 0, c->in.data, c->in.len);
+	rc = msg_check(h->type, 0, c->in, c->in_len);
 	if (rc) {
 		conn_log(c, "bad request (type %u): %s", h->type, strerror(-rc));
 		return send_status(c, h, rc);
 	}
-	proto_rbuf_init(&r, c->in.data, c->in.len);
+	proto_rbuf_init(&r, c->in, c->in_len);
 	if (h->type == MSG_HELLO)
 		return handle_hello(c, h, &r);
 	if (!atomic_load(&c->has_hello)) {
@@ -477,8 +545,10 @@ static int conn_serve(struct conn *c, const struct proto_hdr *h)
 
 static void conn_release_buffers(struct conn *c)
 {
-	proto_wbuf_free(&c->in);
-	proto_wbuf_init(&c->in);
+	free(c->in_mem);
+	c->in_mem = NULL;
+	c->in = NULL;
+	c->in_cap = c->in_len = 0;
 	proto_wbuf_free(&c->out);
 	proto_wbuf_init(&c->out);
 	free(c->blk);
@@ -545,7 +615,7 @@ static void *conn_main(void *arg)
 		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
 			break;
 		atomic_store(&c->is_busy, 1);
-		rc = net_frame_read(c->fd, PROTO_FRAME_MAX, &h, &c->in);
+		rc = conn_read_frame(c, &h);
 		if (rc) {
 			if (atomic_load(&c->is_evicted) || atomic_load(&cd->is_stopping))
 				break;
@@ -569,7 +639,7 @@ static void *conn_main(void *arg)
 	}
 	conn_unlink(cd, c);
 	close(c->fd);
-	proto_wbuf_free(&c->in);
+	free(c->in_mem);
 	proto_wbuf_free(&c->out);
 	free(c->blk);
 	c->blk = NULL;
@@ -674,7 +744,6 @@ static void *accept_main(void *arg)
 		atomic_store(&c->since_ms, chunk_now_ms());
 		c->log_tokens = SERVER_LOG_BURST;
 		c->log_refill_ms = atomic_load(&c->since_ms);
-		proto_wbuf_init(&c->in);
 		proto_wbuf_init(&c->out);
 		format_peer((struct sockaddr *)&ss, sl, c->peer, sizeof(c->peer));
 		c->next = s->conns;
@@ -692,7 +761,6 @@ static void *accept_main(void *arg)
 			s->nconns--;
 			pthread_mutex_unlock(&s->lock);
 			close(fd);
-			proto_wbuf_free(&c->in);
 			proto_wbuf_free(&c->out);
 			free(c);
 			log_warn("cannot start a connection thread");
