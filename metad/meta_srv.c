@@ -890,6 +890,7 @@ void meta_srv_run(struct meta_srv *srv)
 	for (;;) {
 		uint64_t seen = srv->nreads;
 		int polling = until != 0;
+		uint32_t w;
 
 		if (event_base_loop(srv->base, polling ? EVLOOP_NONBLOCK : EVLOOP_ONCE) < 0 ||
 		    event_base_got_exit(srv->base) || event_base_got_break(srv->base))
@@ -897,7 +898,7 @@ void meta_srv_run(struct meta_srv *srv)
 		if (srv->nreads != seen) {
 			if (polling)
 				meta_poll_result(&poll, 1);
-			uint32_t w = meta_poll_window(&poll);
+			w = meta_poll_window(&poll);
 			until = w ? now_us() + w : 0;
 		} else if (polling && now_us() >= until) {
 			meta_poll_result(&poll, 0);
