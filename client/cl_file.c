@@ -352,6 +352,19 @@ static int fetching_find(const struct cl_files *fs, const struct blk_id *id)
 	return -1;
 }
 
+/* Waits until nobody fetches block id (fs->fetch_mu held); whether there
+ * was a fetch. */
+static int fetch_wait_locked(struct cl_files *fs, const struct blk_id *id)
+{
+	int waited = 0;
+
+	while (fetching_find(fs, id) >= 0) {
+		waited = 1;
+		pthread_cond_wait(&fs->fetch_cond, &fs->fetch_mu);
+	}
+	return waited;
+}
+
 /* Whether block e is in the cache; copied into out too when out is given. */
 static int fetch_cached(struct cl_files *fs, const struct cl_bent *e, uint8_t *out)
 {
@@ -372,8 +385,7 @@ static int fetch_claim(struct cl_files *fs, const struct cl_bent *e, uint8_t *ou
 
 	*claimed = 0;
 	pthread_mutex_lock(&fs->fetch_mu);
-	while (fetching_find(fs, &e->id) >= 0)
-		pthread_cond_wait(&fs->fetch_cond, &fs->fetch_mu);
+	fetch_wait_locked(fs, &e->id);
 	found = fetch_cached(fs, e, out);
 	if (!found && fs->nfetching < CL_FETCHING_MAX) {
 		fs->fetching[fs->nfetching++] = e->id;
@@ -1150,13 +1162,10 @@ out:
 /* Waits until nobody fetches block id; whether there was a fetch. */
 static int fetch_wait(struct cl_files *fs, const struct blk_id *id)
 {
-	int waited = 0;
+	int waited;
 
 	pthread_mutex_lock(&fs->fetch_mu);
-	while (fetching_find(fs, id) >= 0) {
-		waited = 1;
-		pthread_cond_wait(&fs->fetch_cond, &fs->fetch_mu);
-	}
+	waited = fetch_wait_locked(fs, id);
 	pthread_mutex_unlock(&fs->fetch_mu);
 	return waited;
 }
