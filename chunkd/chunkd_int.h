@@ -79,6 +79,10 @@ int chunk_wire_sendv(int fd, struct iovec *iov, int n);
  * data[0..len) (a block, sent without copying). w was begun with
  * proto_frame_begin/proto_reply_begin. */
 int chunk_wire_send_with_data(int fd, struct proto_wbuf *w, const void *data, uint32_t len);
+/* The same with len bytes of file from off (sendfile: the page cache goes
+ * to the socket without a copy through user space). A file shorter than
+ * off + len cuts the frame: -EIO, and the connection must be closed. */
+int chunk_wire_send_with_file(int fd, struct proto_wbuf *w, int file, uint64_t off, uint32_t len);
 /* Reads one reply frame for request reqid of the given type, validated with
  * msg_check; the payload is left in buf, the status in *status.
  * -EBADMSG/-EPROTO on a bad frame, or the I/O error. */

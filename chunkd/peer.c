@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -116,27 +117,63 @@ int chunk_wire_sendv(int fd, struct iovec *iov, int n)
 	return 0;
 }
 
-int chunk_wire_send_with_data(int fd, struct proto_wbuf *w, const void *data, uint32_t len)
+/* Rewrites the header reserved by proto_frame_begin so that its length
+ * counts len more bytes sent after w's content. */
+static int wire_extend(struct proto_wbuf *w, uint32_t len)
 {
 	struct proto_hdr h;
-	struct iovec iov[2];
 	uint8_t hb[PROTO_HDR_SIZE];
 	uint64_t total = w->len - PROTO_HDR_SIZE + (uint64_t)len;
 
 	if (total > PROTO_FRAME_MAX)
 		return -EMSGSIZE;
-	/* the header was reserved by proto_frame_begin: decode its fields back,
-	 * then write the length that includes the data */
 	if (proto_hdr_decode(w->data, PROTO_FRAME_MAX, &h))
 		return -EINVAL;
 	h.len = (uint32_t)total;
 	proto_hdr_encode(&h, hb);
 	memcpy(w->data, hb, sizeof(hb));
+	return 0;
+}
+
+int chunk_wire_send_with_data(int fd, struct proto_wbuf *w, const void *data, uint32_t len)
+{
+	struct iovec iov[2];
+	int rc = wire_extend(w, len);
+
+	if (rc)
+		return rc;
 	iov[0].iov_base = w->data;
 	iov[0].iov_len = w->len;
 	iov[1].iov_base = (void *)data;
 	iov[1].iov_len = len;
 	return chunk_wire_sendv(fd, iov, len ? 2 : 1);
+}
+
+int chunk_wire_send_with_file(int fd, struct proto_wbuf *w, int file, uint64_t off, uint32_t len)
+{
+	off_t pos = (off_t)off;
+	size_t sent = 0;
+	int rc = wire_extend(w, len);
+
+	while (!rc && sent < w->len) {
+		ssize_t n = send(fd, w->data + sent, w->len - sent, MSG_NOSIGNAL | MSG_MORE);
+
+		if (n < 0 && errno != EINTR)
+			rc = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		else if (n > 0)
+			sent += (size_t)n;
+	}
+	while (!rc && len > 0) {
+		ssize_t n = sendfile(fd, file, &pos, len);
+
+		if (n < 0 && errno != EINTR)
+			rc = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		else if (n == 0)
+			rc = -EIO;	/* the file shrank under us: the frame is cut */
+		else if (n > 0)
+			len -= (uint32_t)n;
+	}
+	return rc;
 }
 
 int chunk_wire_read_reply(int fd, uint16_t type, uint64_t reqid, struct proto_wbuf *buf,

@@ -13,9 +13,18 @@
  *   never replace each other's bytes unseen). There is no fsync per block
  *   (it would cap small-file writes at the disk's fsync rate); durability
  *   comes from chunk_store_sync, which a client's fsync triggers.
- * - Nothing is served unverified: every read hashes the whole block against
- *   its id; a mismatch (flipped byte, truncation) quarantines the file, drops
- *   it from the index and calls the bad-block callback.
+ * - Nothing is served unverified. chunk_store_read hashes the whole block
+ *   against its id; a mismatch (flipped byte, truncation) quarantines the
+ *   file, drops it from the index and calls the bad-block callback. Each
+ *   index entry keeps the stamp (inode, size, change and modify times) of
+ *   its file as it was when its bytes were last hashed: when stored, or
+ *   read since start. chunk_store_open_verified hands out a file whose
+ *   stamp still matches, for sending as is (sendfile, no copy, no second
+ *   hash: re-hashing every GET took a quarter of a cold read's CPU); any
+ *   change through the file system moves the stamp and sends the block
+ *   back through the hash. A disk that returns other bytes for an unchanged
+ *   file is caught by the reader, which hashes every block it gets, and by
+ *   the scrubber.
  * - The index (id -> folder, length) mirrors blocks/ and is rebuilt at open
  *   from file names and sizes; it is guarded by s->lock. File I/O happens
  *   outside the lock, so readers and writers of different blocks never wait
@@ -40,6 +49,8 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <xxhash.h>
 
 #include "fs/log.h"
 #include "fs/xmalloc.h"
@@ -66,6 +77,7 @@ struct store_ent {
 	struct blk_id id;
 	uint32_t len;
 	int dir;
+	uint64_t stamp;		/* store_stamp when last hashed; 0: not since start */
 };
 
 /* A 4 KiB-aligned buffer for O_DIRECT writes of unaligned data. */
@@ -122,7 +134,8 @@ static void idx_grow(struct chunk_store *s)
 	s->nbuckets = n;
 }
 
-static void idx_insert(struct chunk_store *s, const struct blk_id *id, uint32_t len, int dir)
+static void idx_insert(struct chunk_store *s, const struct blk_id *id, uint32_t len, int dir,
+		       uint64_t stamp)
 {
 	struct store_ent **pp = idx_slot(s, id), *e;
 
@@ -132,6 +145,7 @@ static void idx_insert(struct chunk_store *s, const struct blk_id *id, uint32_t 
 	e->id = *id;
 	e->len = len;
 	e->dir = dir;
+	e->stamp = stamp;
 	*pp = e;
 	s->count++;
 	s->dirs[dir].used += len;
@@ -155,7 +169,8 @@ static int idx_remove(struct chunk_store *s, const struct blk_id *id, int dir)
 	return 1;
 }
 
-static int idx_find(struct chunk_store *s, const struct blk_id *id, int *dir, uint32_t *len)
+static int idx_find_stamp(struct chunk_store *s, const struct blk_id *id, int *dir, uint32_t *len,
+			  uint64_t *stamp)
 {
 	struct store_ent *e;
 
@@ -164,9 +179,40 @@ static int idx_find(struct chunk_store *s, const struct blk_id *id, int *dir, ui
 	if (e) {
 		*dir = e->dir;
 		*len = e->len;
+		*stamp = e->stamp;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return e != NULL;
+}
+
+static int idx_find(struct chunk_store *s, const struct blk_id *id, int *dir, uint32_t *len)
+{
+	uint64_t stamp;
+
+	return idx_find_stamp(s, id, dir, len, &stamp);
+}
+
+static void idx_set_stamp(struct chunk_store *s, const struct blk_id *id, int dir, uint64_t stamp)
+{
+	struct store_ent *e;
+
+	pthread_mutex_lock(&s->lock);
+	e = *idx_slot(s, id);
+	if (e && e->dir == dir)
+		e->stamp = stamp;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* A file's identity for the index's stamp: a write, truncate, chmod or
+ * replacement through the file system changes the change time, the inode
+ * or the size. Never 0, which means "not hashed". */
+static uint64_t store_stamp(const struct stat *st)
+{
+	uint64_t v[6] = { (uint64_t)st->st_ino, (uint64_t)st->st_size,
+			  (uint64_t)st->st_ctim.tv_sec, (uint64_t)st->st_ctim.tv_nsec,
+			  (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec };
+
+	return XXH3_64bits(v, sizeof(v)) | 1;
 }
 
 /* ---- helpers ---- */
@@ -293,11 +339,11 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* Reads the copy of id in dir into buf (cap bytes): 0, -ENOENT (file gone),
- * -ENOBUFS (size over cap, *len set), -EBADMSG (wrong size or hash), or a
- * disk error. */
+/* Reads the copy of id in dir into buf (cap bytes): 0 (*stamp set: the
+ * file that was hashed), -ENOENT (file gone), -ENOBUFS (size over cap, *len
+ * set), -EBADMSG (wrong size or hash), or a disk error. */
 static int store_read_file(struct chunk_store *s, int dir, const struct blk_id *id,
-			   uint32_t want, void *buf, uint32_t cap, uint32_t *len)
+			   uint32_t want, void *buf, uint32_t cap, uint32_t *len, uint64_t *stamp)
 {
 	char rel[48];
 	struct stat st;
@@ -326,6 +372,7 @@ static int store_read_file(struct chunk_store *s, int dir, const struct blk_id *
 	if (rc)
 		goto out;
 	rc = blk_verify(&s->key, buf, want, id);
+	*stamp = store_stamp(&st);
 out:
 	close(fd);
 	return rc;
@@ -436,7 +483,7 @@ static int scan_fanout(struct chunk_store *s, int di, int fd1, const char *h0)
 				continue;
 			}
 			pthread_mutex_lock(&s->lock);
-			idx_insert(s, &id, (uint32_t)st.st_size, di);
+			idx_insert(s, &id, (uint32_t)st.st_size, di, 0);
 			pthread_mutex_unlock(&s->lock);
 		}
 		closedir(l);
@@ -817,24 +864,12 @@ static int write_data(struct chunk_store *s, int fd, const void *data, uint32_t 
 
 /* Writes data to a temp file in dir and renames it to the block's name
  * without replacing anything: -EEXIST if a copy appeared meanwhile. */
-static int write_block(struct chunk_store *s, int dir, const struct blk_id *id,
-		       const void *data, uint32_t len)
+/* Moves the written tmp file to blocks/rel without replacing a file there
+ * (-EEXIST). */
+static int place_block(struct store_dir *d, const char *tmp, char *rel)
 {
-	struct store_dir *d = &s->dirs[dir];
-	char tmp[64], rel[48];
-	int fd, rc;
+	int rc = 0;
 
-	snprintf(tmp, sizeof(tmp), "%d.%" PRIu64 ".tmp", (int)getpid(),
-		 (uint64_t)atomic_fetch_add(&s->tmp_seq, 1));
-	blk_relpath(id, rel);
-	fd = openat(d->tmp_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	rc = write_data(s, fd, data, len);
-	if (close(fd) < 0 && !rc)
-		rc = -errno;
-	if (rc)
-		goto fail;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (renameat2(d->tmp_fd, tmp, d->blocks_fd, rel, RENAME_NOREPLACE) == 0)
 			return 0;
@@ -856,8 +891,40 @@ static int write_block(struct chunk_store *s, int dir, const struct blk_id *id,
 		if (rc)
 			break;
 	}
-fail:
-	unlinkat(d->tmp_fd, tmp, 0);
+	return rc;
+}
+
+/* Writes and renames the block into place; *stamp is the placed file's
+ * (data was hashed by the caller). */
+static int write_block(struct chunk_store *s, int dir, const struct blk_id *id,
+		       const void *data, uint32_t len, uint64_t *stamp)
+{
+	struct store_dir *d = &s->dirs[dir];
+	char tmp[64], rel[48];
+	int fd, rc;
+
+	*stamp = 0;
+	snprintf(tmp, sizeof(tmp), "%d.%" PRIu64 ".tmp", (int)getpid(),
+		 (uint64_t)atomic_fetch_add(&s->tmp_seq, 1));
+	blk_relpath(id, rel);
+	fd = openat(d->tmp_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	rc = write_data(s, fd, data, len);
+	if (!rc)
+		rc = place_block(d, tmp, rel);
+	if (!rc) {
+		struct stat st;
+
+		/* after the rename, which moves the change time */
+		*stamp = fstat(fd, &st) == 0 ? store_stamp(&st) : 0;
+	}
+	if (close(fd) < 0 && !rc) {
+		rc = -errno;
+		unlinkat(d->blocks_fd, rel, 0);	/* ours: placed without replacing */
+	}
+	if (rc)
+		unlinkat(d->tmp_fd, tmp, 0);
 	return rc;
 }
 
@@ -868,10 +935,11 @@ static int compare_existing(struct chunk_store *s, int dir, const struct blk_id 
 {
 	uint8_t *buf = xmalloc(have ? have : 1);
 	char hex[BLK_ID_HEX_LEN + 1];
+	uint64_t stamp;
 	uint32_t got;
 	int rc;
 
-	rc = store_read_file(s, dir, id, have, buf, have, &got);
+	rc = store_read_file(s, dir, id, have, buf, have, &got, &stamp);
 	if (rc == 0) {
 		if (got == len && memcmp(buf, data, len) == 0)
 			goto out;
@@ -902,7 +970,7 @@ out:
 static int store_put(struct chunk_store *s, const struct blk_id *id, const void *data,
 		     uint32_t len, int is_verified, int *is_new)
 {
-	uint64_t tried = 0;
+	uint64_t tried = 0, stamp;
 	uint32_t have;
 	int dir, rc;
 
@@ -922,10 +990,10 @@ static int store_put(struct chunk_store *s, const struct blk_id *id, const void 
 		rc = pick_dir(s, len, tried, &dir);
 		if (rc)
 			return rc;
-		rc = write_block(s, dir, id, data, len);
+		rc = write_block(s, dir, id, data, len, &stamp);
 		if (rc == 0) {
 			pthread_mutex_lock(&s->lock);
-			idx_insert(s, id, len, dir);
+			idx_insert(s, id, len, dir, stamp);
 			pthread_mutex_unlock(&s->lock);
 			*is_new = 1;
 			return 0;
@@ -939,7 +1007,7 @@ static int store_put(struct chunk_store *s, const struct blk_id *id, const void 
 			if (fstatat(s->dirs[dir].blocks_fd, rel, &st, 0) == 0 &&
 			    st.st_size <= CHUNK_BLOCK_MAX) {
 				pthread_mutex_lock(&s->lock);
-				idx_insert(s, id, (uint32_t)st.st_size, dir);
+				idx_insert(s, id, (uint32_t)st.st_size, dir, 0);
 				pthread_mutex_unlock(&s->lock);
 			}
 			continue;
@@ -970,6 +1038,7 @@ int chunk_store_put_verified(struct chunk_store *s, const struct blk_id *id, con
 int chunk_store_read(struct chunk_store *s, const struct blk_id *id, void *buf, uint32_t cap,
 		     uint32_t *len)
 {
+	uint64_t stamp;
 	uint32_t have;
 	int dir, rc;
 
@@ -977,7 +1046,9 @@ int chunk_store_read(struct chunk_store *s, const struct blk_id *id, void *buf, 
 		return -EAGAIN;
 	if (!idx_find(s, id, &dir, &have))
 		return -ENOENT;
-	rc = store_read_file(s, dir, id, have, buf, cap, len);
+	rc = store_read_file(s, dir, id, have, buf, cap, len, &stamp);
+	if (rc == 0)
+		idx_set_stamp(s, id, dir, stamp);
 	if (rc == 0 || rc == -ENOBUFS)
 		return rc;
 	if (rc == -EBADMSG) {
@@ -999,6 +1070,32 @@ int chunk_store_read(struct chunk_store *s, const struct blk_id *id, void *buf, 
 	if (is_disk_error(-rc))
 		store_fail_dir(s, dir, "read", -rc);
 	return -EIO;
+}
+
+int chunk_store_open_verified(struct chunk_store *s, const struct blk_id *id, int *fd,
+			      uint32_t *len)
+{
+	uint64_t stamp;
+	struct stat st;
+	char rel[48];
+	int dir;
+
+	*fd = -1;
+	if (!store_has_key(s))
+		return -EAGAIN;
+	if (!idx_find_stamp(s, id, &dir, len, &stamp))
+		return -ENOENT;
+	if (!stamp)
+		return -ESTALE;
+	blk_relpath(id, rel);
+	*fd = openat(s->dirs[dir].blocks_fd, rel, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return -ESTALE;	/* chunk_store_read sorts out why */
+	if (fstat(*fd, &st) == 0 && store_stamp(&st) == stamp && (uint64_t)st.st_size == *len)
+		return 0;
+	close(*fd);
+	*fd = -1;
+	return -ESTALE;
 }
 
 int chunk_store_has(struct chunk_store *s, const struct blk_id *id, uint32_t *len)

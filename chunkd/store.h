@@ -71,6 +71,12 @@ int chunk_store_put_verified(struct chunk_store *s, const struct blk_id *id, con
  * too small (*len says how much is needed). */
 int chunk_store_read(struct chunk_store *s, const struct blk_id *id, void *buf, uint32_t cap,
 		     uint32_t *len);
+/* Opens a held block's file for sending as it is: 0 and *fd (the caller
+ * closes it) when the file is unchanged since its bytes were last hashed
+ * (stored, or read by chunk_store_read since start). -ESTALE when it must go
+ * through chunk_store_read first, -ENOENT if not held, -EAGAIN (no key). */
+int chunk_store_open_verified(struct chunk_store *s, const struct blk_id *id, int *fd,
+			      uint32_t *len);
 /* 1 and *len if held, 0 if not. */
 int chunk_store_has(struct chunk_store *s, const struct blk_id *id, uint32_t *len);
 /* Removes a copy; 0 also when it was not held. */

@@ -283,13 +283,15 @@ static void test_no_key_yet(void **state)
 	struct chunk_store *s;
 	struct blk_id id;
 	uint32_t len;
-	int is_new;
+	int is_new, fd;
 
 	chunk_store_close(f->s);
 	assert_int_equal(chunk_store_open(f->dirs, 1, &default_opts, &s), 0);
 	blk_hash(&f->key, "abc", 3, &id);
 	assert_int_equal(chunk_store_put(s, &id, "abc", 3, &is_new), -EAGAIN);
 	assert_int_equal(chunk_store_read(s, &id, NULL, 0, &len), -EAGAIN);
+	assert_int_equal(chunk_store_open_verified(s, &id, &fd, &len), -EAGAIN);
+	assert_int_equal(fd, -1);
 	f->s = s;
 }
 
@@ -348,6 +350,128 @@ static void corrupt_and_check_read(struct fx *f, int truncate_it)
 	assert_int_equal(count_files(qdir), 1);
 	/* treated as missing from now on */
 	assert_int_equal(chunk_store_read(f->s, &id, buf, 1 << 20, &len), -ENOENT);
+	free(buf);
+}
+
+/* The file open_verified hands out holds exactly the block's bytes. */
+static void check_verified_fd(struct fx *f, const struct blk_id *id, uint32_t want_len,
+			      unsigned salt)
+{
+	uint8_t *data = make_block(want_len, salt), *buf = xmalloc(want_len + 1);
+	uint32_t len = 0;
+	int fd;
+
+	assert_int_equal(chunk_store_open_verified(f->s, id, &fd, &len), 0);
+	assert_true(fd >= 0);
+	assert_int_equal(len, want_len);
+	assert_int_equal(pread(fd, buf, want_len + 1, 0), (ssize_t)want_len);
+	assert_memory_equal(buf, data, want_len);
+	close(fd);
+	free(buf);
+	free(data);
+}
+
+/* A stored block is sent from its file without a second hash. */
+static void test_open_verified_after_put(void **state)
+{
+	struct fx *f = *state;
+	struct blk_id id, other;
+	uint32_t len;
+	int fd;
+
+	put_ok(f, 300000, 3, &id);
+	check_verified_fd(f, &id, 300000, 3);
+	check_verified_fd(f, &id, 300000, 3);
+	blk_hash(&f->key, "not held", 8, &other);
+	assert_int_equal(chunk_store_open_verified(f->s, &other, &fd, &len), -ENOENT);
+	assert_int_equal(fd, -1);
+}
+
+/* Blocks found at open were hashed by nobody: each goes through
+ * chunk_store_read once, and is sent as is after that. */
+static void test_open_verified_after_reopen(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *buf = xmalloc(1 << 20);
+	struct blk_id id;
+	uint32_t len;
+	int fd;
+
+	put_ok(f, 70000, 4, &id);
+	chunk_store_close(f->s);
+	fx_open(f, &default_opts);
+	assert_int_equal(chunk_store_open_verified(f->s, &id, &fd, &len), -ESTALE);
+	assert_int_equal(fd, -1);
+	assert_int_equal(chunk_store_read(f->s, &id, buf, 1 << 20, &len), 0);
+	check_verified_fd(f, &id, 70000, 4);
+	free(buf);
+}
+
+/* Changes the block file of id in place (how = 0 flips a byte, 1 truncates,
+ * 2 replaces it with a new file holding the same bytes), after the coarse
+ * clock has moved on: a change within the tick of the store keeps the change
+ * time, the stamp's documented limit. */
+static void change_block_file(struct fx *f, const struct blk_id *id, int how, unsigned salt,
+			      uint32_t len)
+{
+	char path[512], tmp[600];
+	uint8_t c;
+	int fd;
+
+	block_path(f, 0, id, path, sizeof(path));
+	usleep(30 * 1000);
+	if (how == 1) {
+		assert_int_equal(truncate(path, len - 1), 0);
+		return;
+	}
+	if (how == 2) {
+		uint8_t *data = make_block(len, salt);
+
+		snprintf(tmp, sizeof(tmp), "%s.new", path);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, data, len), (ssize_t)len);
+		close(fd);
+		assert_int_equal(rename(tmp, path), 0);
+		free(data);
+		return;
+	}
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &c, 1, len / 2), 1);
+	c ^= 0x01;
+	assert_int_equal(pwrite(fd, &c, 1, len / 2), 1);
+	close(fd);
+}
+
+/* A block file changed after its hash is never handed out as is: it goes
+ * back through the hash, which quarantines a bad one and re-admits a good
+ * one. */
+static void test_open_verified_refuses_changed_file(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *buf = xmalloc(1 << 20);
+	struct blk_id id;
+	uint32_t len;
+	int fd;
+
+	for (int how = 0; how < 2; how++) {
+		put_ok(f, 200000, 10 + (unsigned)how, &id);
+		check_verified_fd(f, &id, 200000, 10 + (unsigned)how);
+		change_block_file(f, &id, how, 10 + (unsigned)how, 200000);
+		assert_int_equal(chunk_store_open_verified(f->s, &id, &fd, &len), -ESTALE);
+		assert_int_equal(fd, -1);
+		assert_int_equal(chunk_store_read(f->s, &id, buf, 1 << 20, &len), -EIO);
+		assert_int_equal(f->nbad, how + 1);
+		assert_int_equal(chunk_store_open_verified(f->s, &id, &fd, &len), -ENOENT);
+	}
+	/* the same bytes in a new file: hashed again, then sent as is */
+	put_ok(f, 200000, 12, &id);
+	change_block_file(f, &id, 2, 12, 200000);
+	assert_int_equal(chunk_store_open_verified(f->s, &id, &fd, &len), -ESTALE);
+	assert_int_equal(chunk_store_read(f->s, &id, buf, 1 << 20, &len), 0);
+	check_verified_fd(f, &id, 200000, 12);
+	assert_int_equal(f->nbad, 2);
 	free(buf);
 }
 
@@ -763,6 +887,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_put_too_big, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_key_yet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_collision_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_verified_after_put, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_verified_after_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_verified_refuses_changed_file, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_flipped_byte_on_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_on_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_copy_replaced_by_put, setup, teardown),
