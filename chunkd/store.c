@@ -862,8 +862,6 @@ static int write_data(struct chunk_store *s, int fd, const void *data, uint32_t 
 	return write_all(fd, (const uint8_t *)data + aligned, len - aligned);
 }
 
-/* Writes data to a temp file in dir and renames it to the block's name
- * without replacing anything: -EEXIST if a copy appeared meanwhile. */
 /* Moves the written tmp file to blocks/rel without replacing a file there
  * (-EEXIST). */
 static int place_block(struct store_dir *d, const char *tmp, char *rel)
@@ -894,8 +892,9 @@ static int place_block(struct store_dir *d, const char *tmp, char *rel)
 	return rc;
 }
 
-/* Writes and renames the block into place; *stamp is the placed file's
- * (data was hashed by the caller). */
+/* Writes data to a temp file in dir and renames it to the block's name
+ * without replacing anything: -EEXIST if a copy appeared meanwhile.
+ * *stamp is the placed file's (data was hashed by the caller). */
 static int write_block(struct chunk_store *s, int dir, const struct blk_id *id,
 		       const void *data, uint32_t len, uint64_t *stamp)
 {
