@@ -45,6 +45,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -380,6 +382,25 @@ out:
 
 /* ---- open / close ---- */
 
+/* Marks a data folder as the top of its own hierarchy (FS_TOPDIR_FL), so
+ * that ext4 places blocks/ and tmp/ in block groups of their own, as it
+ * does for folders at a file system's root. Where the folder shares a
+ * group with files deleted in the last minutes (a folder under /tmp), each
+ * new block file otherwise pays ext4's scan past recently freed inodes (on
+ * a file system without a journal): 17 % of all CPU in a 512 MiB goal-1
+ * write on the test VM. Best effort: other file systems ignore or refuse
+ * the flag. */
+static void spread_subdirs(int dfd)
+{
+	int fl;
+
+	if (ioctl(dfd, FS_IOC_GETFLAGS, &fl) == 0 && !(fl & FS_TOPDIR_FL)) {
+		fl |= FS_TOPDIR_FL;
+		if (ioctl(dfd, FS_IOC_SETFLAGS, &fl) < 0)
+			log_debug("data folder: FS_TOPDIR_FL refused: %s", strerror(errno));
+	}
+}
+
 static int open_sub(int dfd, const char *name, int *out)
 {
 	if (mkdirat(dfd, name, 0755) < 0 && errno != EEXIST)
@@ -573,6 +594,7 @@ int chunk_store_open(char *const *dirs, int ndirs, const struct chunk_store_opts
 			close(dfd);
 			goto out;
 		}
+		spread_subdirs(dfd);
 		rc = open_sub(dfd, "blocks", &d->blocks_fd);
 		if (!rc)
 			rc = open_sub(dfd, "tmp", &d->tmp_fd);

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <linux/fs.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -475,6 +477,22 @@ static void test_open_verified_refuses_changed_file(void **state)
 	free(buf);
 }
 
+/* Each data folder is marked as the top of its own hierarchy, so that ext4
+ * spreads its subfolders over block groups. Checked where the file system
+ * has inode flags (the test folder is under /tmp: ext4 on the test VM). */
+static void test_data_folder_topdir(void **state)
+{
+	struct fx *f = *state;
+	int fd = open(f->dirs[0], O_RDONLY | O_DIRECTORY), fl = 0;
+
+	assert_true(fd >= 0);
+	if (ioctl(fd, FS_IOC_GETFLAGS, &fl) == 0)
+		assert_true(fl & FS_TOPDIR_FL);
+	else
+		assert_true(errno == ENOTTY || errno == EOPNOTSUPP || errno == EINVAL);
+	close(fd);
+}
+
 static void test_flipped_byte_on_read(void **state)
 {
 	corrupt_and_check_read(*state, 0);
@@ -891,6 +909,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_verified_after_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_verified_refuses_changed_file, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_data_folder_topdir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flipped_byte_on_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_on_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_copy_replaced_by_put, setup, teardown),
