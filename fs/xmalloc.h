@@ -10,8 +10,10 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
 /* For processes that allocate and free block buffers (1 MiB) all the time:
- * keeps them in the heap for reuse instead of an mmap and munmap each, whose
- * page faults, zeroing and TLB shootdowns cost more than the copy itself. */
+ * keeps them in one heap for reuse instead of an mmap and munmap each, whose
+ * page faults, zeroing and TLB shootdowns cost more than the copy itself,
+ * and backs that heap with transparent huge pages as it grows. Call it once,
+ * before starting any thread. */
 void xmalloc_keep_big(void);
 
 #endif

@@ -10,7 +10,10 @@ unit-tests: $(UNIT_BINS)
 
 $(BUILD)/tests/test_fs_%: $(BUILD)/tests/unit/test_fs_%.o $(LIBCASFS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_SAN) -o $@ $^ $(FS_LIBS) $(CMOCKA_LIBS)
+	$(CC) $(LDFLAGS_SAN) $(FS_WRAP) -o $@ $^ $(FS_LIBS) $(CMOCKA_LIBS)
+
+# test_fs_xmalloc moves a fake program break and records the advice given.
+$(BUILD)/tests/test_fs_xmalloc: FS_WRAP = -Wl,--wrap=sbrk,--wrap=madvise
 
 # Fuzz targets are built with clang's libFuzzer straight from the sources,
 # so they need no second copy of the library rules.
