@@ -1294,9 +1294,25 @@ void cl_file_dirty_fill(struct cl_dirty *d, uint32_t upto)
 	}
 }
 
+static int fill_mem(void *arg, void *dst, size_t n)
+{
+	const uint8_t **in = arg;
+
+	memcpy(dst, *in, n);
+	*in += n;
+	return 0;
+}
+
 int cl_file_write(struct cl_file *f, uint64_t off, const void *buf, size_t len)
 {
 	const uint8_t *in = buf;
+	struct cl_src src = { fill_mem, &in };
+
+	return cl_file_write_src(f, off, len, &src);
+}
+
+int cl_file_write_src(struct cl_file *f, uint64_t off, size_t len, const struct cl_src *src)
+{
 	int rc = 0;
 
 	pthread_mutex_lock(&f->mu);
@@ -1305,6 +1321,7 @@ int cl_file_write(struct cl_file *f, uint64_t off, const void *buf, size_t len)
 		uint32_t boff = off % f->bs;
 		uint32_t n = f->bs - boff;
 		struct cl_dirty *d;
+		int is_fresh = 0;
 
 		if (n > len)
 			n = len;
@@ -1324,13 +1341,27 @@ int cl_file_write(struct cl_file *f, uint64_t off, const void *buf, size_t len)
 			if (d && d->is_uploading)
 				continue;
 			if (!d) {
-				rc = cl_file_dirty_new(f, index, boff == 0 && n == f->bs, &d);
+				is_fresh = boff == 0 && n == f->bs;
+				rc = cl_file_dirty_new(f, index, is_fresh, &d);
 				if (rc)
 					break;
 			}
 		}
 		cl_file_dirty_fill(d, boff);
-		memcpy(d->buf + boff, in, n);
+		rc = src->fill(src->arg, d->buf + boff, n);
+		if (rc) {
+			/* A buffer made for a whole-block write holds none of the
+			 * block's old bytes: it must not stand for the block.
+			 * Any other keeps what was filled, as after a short write
+			 * (bytes past d->init are never read). */
+			if (is_fresh) {
+				f->dirty = d->next;	/* d was pushed first; f->mu held since */
+				f->ndirty--;
+				dirty_free(f, d);
+				d = NULL;
+			}
+			break;
+		}
 		if (boff + n > d->init)
 			d->init = boff + n;
 		if (boff <= d->cov && boff + n > d->cov)
@@ -1341,7 +1372,6 @@ int cl_file_write(struct cl_file *f, uint64_t off, const void *buf, size_t len)
 		if (d->cov == f->bs)
 			upload_start(f, d);
 		off += n;
-		in += n;
 		len -= n;
 	}
 	pthread_mutex_unlock(&f->mu);

@@ -55,6 +55,17 @@ void cl_file_read_done(struct cl_files *fs, void *pin);
 /* Buffers len bytes at off; full blocks start uploading at once. May wait
  * for uploads in flight (back-pressure). */
 int cl_file_write(struct cl_file *f, uint64_t off, const void *buf, size_t len);
+/* Where a write's bytes come from: fill copies the next n of them to dst
+ * and returns 0 or a negative errno. It is called in order, with f's lock
+ * held, straight into the block buffers: a source that is not in memory
+ * yet (a pipe) is then copied once. */
+struct cl_src {
+	int (*fill)(void *arg, void *dst, size_t n);
+	void *arg;
+};
+/* cl_file_write with the bytes from src. On an error from src the bytes
+ * already filled stay written (as after a short write). */
+int cl_file_write_src(struct cl_file *f, uint64_t off, size_t len, const struct cl_src *src);
 /* Uploads everything buffered and commits it to metad in one request: after
  * 0, every client sees the data. -EIO if a block could not be stored. */
 int cl_file_flush(struct cl_file *f);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "client/cl_ns.h"
+#include "fs/log.h"
 #include "fs/msg.h"
 #include "fs/xmalloc.h"
 
@@ -30,6 +31,9 @@
  * call is what the data path likes best. */
 #define MNT_BLKSIZE (1u << 20)
 #define MNT_MAX_WRITE (1u << 20)
+/* From this size up a WRITE shows which way writes arrive (libfuse reads
+ * one of under a page into memory even when it can splice). */
+#define MNT_SPLICE_MIN (64u << 10)
 
 static struct mnt_ctx *ctx_of(fuse_req_t req)
 {
@@ -479,13 +483,49 @@ static void mnt_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	buf = NULL;
 }
 
-static void mnt_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-		      struct fuse_file_info *fi)
+/* Copies a WRITE's next n bytes out of its buffer vector, which advances. */
+static int mnt_fill(void *arg, void *dst, size_t n)
 {
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(n);
+	ssize_t got;
+
+	out.buf[0].mem = dst;
+	got = fuse_buf_copy(&out, arg, 0);
+	if (got < 0)
+		return (int)got;
+	return (size_t)got == n ? 0 : -EIO;
+}
+
+/* Says once which way large writes arrive. libfuse splices only with a
+ * pipe of max_write + 4 KiB, past the default fs.pipe-max-size (1 MiB)
+ * unless the mount has CAP_SYS_RESOURCE (root on most hosts). */
+static void tell_write_path(struct mnt_ctx *c, const struct fuse_bufvec *in, size_t size)
+{
+	if (size < MNT_SPLICE_MIN || __atomic_exchange_n(&c->has_told_write_path, 1, __ATOMIC_RELAXED))
+		return;
+	if (in->buf[in->idx].flags & FUSE_BUF_IS_FD)
+		log_info("writes arrive spliced from the kernel (copied once)");
+	else
+		log_info("writes arrive copied (libfuse has no pipe of %u bytes: raise "
+			 "fs.pipe-max-size or give the mount CAP_SYS_RESOURCE)",
+			 MNT_MAX_WRITE + 4096);
+}
+
+/* write_buf rather than write: libfuse then splices a large WRITE from
+ * /dev/fuse into a pipe (the kernel passes references to the page-cache
+ * pages, no copy) and its bytes are copied once, straight into the block
+ * buffers. With write they were read() into libfuse's buffer and copied
+ * again (a 512 MiB write + fsync at goal 1: 507-582 -> 572-743 MiB/s). */
+static void mnt_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+			  struct fuse_file_info *fi)
+{
+	struct cl_src src = { mnt_fill, in };
+	size_t size = fuse_buf_size(in);
 	int rc;
 
 	(void)ino;
-	rc = cl_file_write(file_of(fi), (uint64_t)off, buf, size);
+	tell_write_path(ctx_of(req), in, size);
+	rc = cl_file_write_src(file_of(fi), (uint64_t)off, size, &src);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -891,7 +931,7 @@ static const struct fuse_lowlevel_ops mnt_ops_table = {
 	.open = mnt_open,
 	.create = mnt_create,
 	.read = mnt_read,
-	.write = mnt_write,
+	.write_buf = mnt_write_buf,
 	.flush = mnt_flush,
 	.release = mnt_release,
 	.fsync = mnt_fsync,

@@ -21,6 +21,7 @@ struct mnt_ctx {
 	int is_direct;			/* no client data cache */
 	int use_writeback;		/* kernel writeback cache */
 	struct fuse_session *se;	/* for cache invalidations */
+	int has_told_write_path;	/* atomic: the log says how writes arrive */
 };
 
 /* The operation table; every request is answered exactly once. */
