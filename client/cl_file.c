@@ -1490,6 +1490,77 @@ int cl_file_flush(struct cl_file *f)
 	return rc;
 }
 
+static size_t sid_index(const uint32_t *sids, size_t n, uint32_t sid)
+{
+	size_t i = 0;
+
+	while (i < n && sids[i] != sid)
+		i++;
+	return i;
+}
+
+/* Has every server that stored blocks of v[0..n) sync them to disk, one
+ * BLK_SYNC per server naming its blocks. A block is durable once any of its
+ * copies is: a server that died after storing its copies leaves those
+ * blocks under goal, which metad repairs, and the fsync holds as long as
+ * each block has a synced copy elsewhere. -EIO when one has none. */
+static int sync_servers(struct cl_files *fs, uint64_t ino, const struct cl_bent *v, size_t n)
+{
+	struct blk_id *ids = xmalloc((n ? n : 1) * sizeof(*ids));
+	uint32_t *sids = NULL;
+	size_t nsids = 0, cap = 0;
+	int *is_synced, rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		for (uint32_t k = 0; k < v[i].nsrv; k++) {
+			if (sid_index(sids, nsids, v[i].srv[k]) < nsids)
+				continue;
+			if (nsids == cap) {
+				cap = cap ? 2 * cap : 8;
+				sids = xrealloc(sids, cap * sizeof(*sids));
+			}
+			sids[nsids++] = v[i].srv[k];
+		}
+	is_synced = xcalloc(nsids ? nsids : 1, sizeof(*is_synced));
+	for (size_t s = 0; s < nsids; s++) {
+		char addr[CL_ADDR_MAX];
+		uint32_t nids = 0;
+		int src;
+
+		for (size_t i = 0; i < n; i++)
+			if (sid_index(v[i].srv, v[i].nsrv, sids[s]) < v[i].nsrv)
+				ids[nids++] = v[i].id;
+		src = servers_addr(fs, sids[s], addr);
+		if (!src)
+			src = cl_chunk_sync(fs->chunk, addr, ids, nids);
+		if (src)
+			log_warn("BLK_SYNC of %u blocks on server %u: %s", nids, sids[s],
+				 strerror(-src));
+		is_synced[s] = !src;
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		int has_copy = v[i].nsrv == 0;
+
+		for (uint32_t k = 0; k < v[i].nsrv; k++)
+			has_copy |= is_synced[sid_index(sids, nsids, v[i].srv[k])];
+		if (!has_copy) {
+			char hex[BLK_ID_HEX_LEN + 1];
+
+			blk_id_format(&v[i].id, hex);
+			log_error("fsync of inode %llu: no copy of block %s could be synced",
+				  (unsigned long long)ino, hex);
+			rc = -EIO;
+		}
+	}
+	free(is_synced);
+	is_synced = NULL;
+	free(sids);
+	sids = NULL;
+	free(ids);
+	ids = NULL;
+	return rc;
+}
+
 int cl_file_fsync(struct cl_file *f)
 {
 	struct cl_files *fs = f->fs;
@@ -1506,39 +1577,14 @@ int cl_file_fsync(struct cl_file *f)
 	f->unsynced = NULL;
 	f->nunsynced = f->capunsynced = 0;
 	pthread_mutex_unlock(&f->mu);
-	/* One BLK_SYNC per server, naming every block it got from us. */
-	for (size_t i = 0; i < n && !rc; i++) {
-		for (uint32_t k = 0; k < v[i].nsrv && !rc; k++) {
-			uint32_t sid = v[i].srv[k];
-			struct blk_id *ids;
-			char addr[CL_ADDR_MAX];
-			uint32_t nids = 0;
-			int seen = 0;
-
-			for (size_t p = 0; p < i && !seen; p++)
-				for (uint32_t q = 0; q < v[p].nsrv; q++)
-					if (v[p].srv[q] == sid)
-						seen = 1;
-			for (uint32_t q = 0; q < k; q++)
-				if (v[i].srv[q] == sid)
-					seen = 1;
-			if (seen || servers_addr(fs, sid, addr))
-				continue;
-			ids = xmalloc((n - i) * sizeof(*ids));
-			for (size_t p = i; p < n; p++)
-				for (uint32_t q = 0; q < v[p].nsrv; q++)
-					if (v[p].srv[q] == sid) {
-						ids[nids++] = v[p].id;
-						break;
-					}
-			rc = cl_chunk_sync(fs->chunk, addr, ids, nids);
-			if (rc) {
-				log_warn("BLK_SYNC on %s: %s", addr, strerror(-rc));
-				rc = -EIO;
-			}
-			free(ids);
-			ids = NULL;
-		}
+	rc = sync_servers(fs, f->ino, v, n);
+	if (rc) {
+		/* A later fsync tries them again: it must not succeed
+		 * without them (one that failed says nothing is lost yet). */
+		pthread_mutex_lock(&f->mu);
+		for (size_t i = 0; i < n; i++)
+			cl_file_bent_append(&f->unsynced, &f->nunsynced, &f->capunsynced, &v[i]);
+		pthread_mutex_unlock(&f->mu);
 	}
 	free(v);
 	v = NULL;
