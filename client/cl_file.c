@@ -1506,17 +1506,63 @@ static size_t sid_index(const uint32_t *sids, size_t n, uint32_t sid)
 	return i;
 }
 
+struct cl_sync {
+	struct cl_files *fs;
+	uint32_t sid;
+	struct blk_id *ids;
+	uint32_t nids;
+	int rc;
+	int has_thread;
+	pthread_t th;
+};
+
+static void *sync_run(void *arg)
+{
+	struct cl_sync *j = arg;
+	char addr[CL_ADDR_MAX];
+
+	j->rc = servers_addr(j->fs, j->sid, addr);
+	if (!j->rc)
+		j->rc = cl_chunk_sync(j->fs->chunk, addr, j->ids, j->nids);
+	if (j->rc)
+		log_warn("BLK_SYNC of %u blocks on server %u: %s", j->nids, j->sid,
+			 strerror(-j->rc));
+	return NULL;
+}
+
+/* Runs j[0..n), up to CL_SYNC_PAR at once: an fsync waits for its slowest
+ * server, not for the sum of them (each is a disk flush on its own host).
+ * The last of each wave runs on the calling thread; a thread that cannot
+ * be started runs there too. */
+static void sync_run_all(struct cl_sync *j, size_t n)
+{
+	for (size_t at = 0; at < n; at += CL_SYNC_PAR) {
+		size_t end = n - at > CL_SYNC_PAR ? at + CL_SYNC_PAR : n;
+
+		for (size_t s = at; s + 1 < end; s++)
+			j[s].has_thread = !pthread_create(&j[s].th, NULL, sync_run, &j[s]);
+		sync_run(&j[end - 1]);
+		for (size_t s = at; s + 1 < end; s++) {
+			if (j[s].has_thread)
+				pthread_join(j[s].th, NULL);
+			else
+				sync_run(&j[s]);
+		}
+	}
+}
+
 /* Has every server that stored blocks of v[0..n) sync them to disk, one
- * BLK_SYNC per server naming its blocks. A block is durable once any of its
- * copies is: a server that died after storing its copies leaves those
- * blocks under goal, which metad repairs, and the fsync holds as long as
- * each block has a synced copy elsewhere. -EIO when one has none. */
+ * BLK_SYNC per server naming its blocks, the servers in parallel. A block
+ * is durable once any of its copies is: a server that died after storing
+ * its copies leaves those blocks under goal, which metad repairs, and the
+ * fsync holds as long as each block has a synced copy elsewhere. -EIO when
+ * one has none. */
 static int sync_servers(struct cl_files *fs, uint64_t ino, const struct cl_bent *v, size_t n)
 {
-	struct blk_id *ids = xmalloc((n ? n : 1) * sizeof(*ids));
+	struct cl_sync *jobs;
 	uint32_t *sids = NULL;
 	size_t nsids = 0, cap = 0;
-	int *is_synced, rc = 0;
+	int rc = 0;
 
 	for (size_t i = 0; i < n; i++)
 		for (uint32_t k = 0; k < v[i].nsrv; k++) {
@@ -1528,28 +1574,25 @@ static int sync_servers(struct cl_files *fs, uint64_t ino, const struct cl_bent 
 			}
 			sids[nsids++] = v[i].srv[k];
 		}
-	is_synced = xcalloc(nsids ? nsids : 1, sizeof(*is_synced));
+	jobs = xcalloc(nsids ? nsids : 1, sizeof(*jobs));
 	for (size_t s = 0; s < nsids; s++) {
-		char addr[CL_ADDR_MAX];
-		uint32_t nids = 0;
-		int src;
-
+		jobs[s].fs = fs;
+		jobs[s].sid = sids[s];
 		for (size_t i = 0; i < n; i++)
 			if (sid_index(v[i].srv, v[i].nsrv, sids[s]) < v[i].nsrv)
-				ids[nids++] = v[i].id;
-		src = servers_addr(fs, sids[s], addr);
-		if (!src)
-			src = cl_chunk_sync(fs->chunk, addr, ids, nids);
-		if (src)
-			log_warn("BLK_SYNC of %u blocks on server %u: %s", nids, sids[s],
-				 strerror(-src));
-		is_synced[s] = !src;
+				jobs[s].nids++;
+		jobs[s].ids = xmalloc(jobs[s].nids * sizeof(*jobs[s].ids));
+		jobs[s].nids = 0;
+		for (size_t i = 0; i < n; i++)
+			if (sid_index(v[i].srv, v[i].nsrv, sids[s]) < v[i].nsrv)
+				jobs[s].ids[jobs[s].nids++] = v[i].id;
 	}
+	sync_run_all(jobs, nsids);
 	for (size_t i = 0; i < n && !rc; i++) {
 		int has_copy = v[i].nsrv == 0;
 
 		for (uint32_t k = 0; k < v[i].nsrv; k++)
-			has_copy |= is_synced[sid_index(sids, nsids, v[i].srv[k])];
+			has_copy |= !jobs[sid_index(sids, nsids, v[i].srv[k])].rc;
 		if (!has_copy) {
 			char hex[BLK_ID_HEX_LEN + 1];
 
@@ -1559,12 +1602,14 @@ static int sync_servers(struct cl_files *fs, uint64_t ino, const struct cl_bent 
 			rc = -EIO;
 		}
 	}
-	free(is_synced);
-	is_synced = NULL;
+	for (size_t s = 0; s < nsids; s++) {
+		free(jobs[s].ids);
+		jobs[s].ids = NULL;
+	}
+	free(jobs);
+	jobs = NULL;
 	free(sids);
 	sids = NULL;
-	free(ids);
-	ids = NULL;
 	return rc;
 }
 

@@ -18,6 +18,10 @@
 /* Fetches tracked at once (read-ahead of a few files plus their readers);
  * past it a fetch just goes untracked. */
 #define CL_FETCHING_MAX 64
+/* Servers one fsync syncs at once (a thread each): a large file's chains
+ * may span the cluster, and this bounds the threads while a cluster of a
+ * dozen hosts still syncs in one wave. */
+#define CL_SYNC_PAR 16
 /* How long a block keeps being re-placed when no server stores it: longer
  * than metad's chunk-server timeout so a dead server leaves the chains. */
 #define CL_PUT_DEADLINE_S 60
