@@ -1578,11 +1578,7 @@ static int sync_servers(struct cl_files *fs, uint64_t ino, const struct cl_bent 
 	for (size_t s = 0; s < nsids; s++) {
 		jobs[s].fs = fs;
 		jobs[s].sid = sids[s];
-		for (size_t i = 0; i < n; i++)
-			if (sid_index(v[i].srv, v[i].nsrv, sids[s]) < v[i].nsrv)
-				jobs[s].nids++;
-		jobs[s].ids = xmalloc(jobs[s].nids * sizeof(*jobs[s].ids));
-		jobs[s].nids = 0;
+		jobs[s].ids = xmalloc(n * sizeof(*jobs[s].ids));
 		for (size_t i = 0; i < n; i++)
 			if (sid_index(v[i].srv, v[i].nsrv, sids[s]) < v[i].nsrv)
 				jobs[s].ids[jobs[s].nids++] = v[i].id;
