@@ -37,6 +37,9 @@ void cl_cache_put(struct cl_cache *c, const struct blk_id *id, const void *data,
  * block. */
 void cl_cache_put_own(struct cl_cache *c, const struct blk_id *id, void *base, const void *data,
 		      uint32_t len);
+/* A block this mount wrote, in base (malloc'd, taken like put_own): kept on
+ * the written list, within an eighth of max_bytes, until it is read. */
+void cl_cache_put_written(struct cl_cache *c, const struct blk_id *id, void *base, uint32_t len);
 /* Bytes and blocks currently held. */
 void cl_cache_usage(struct cl_cache *c, uint64_t *bytes, uint64_t *blocks);
 

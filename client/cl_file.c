@@ -702,15 +702,16 @@ static void job_upload(struct cl_file *f, struct cl_dirty *d)
 		}
 	}
 	/* Off the list, nobody reads the buffer: the cache takes it as is,
-	 * unless the block fills less than half of it. The cache counts a
-	 * block by its length, so a small file's block kept its whole buffer
-	 * (a 4 KiB file held 1 MiB, and an untar of /usr/include ran the heap
-	 * into gigabytes); a copy of its own size goes in instead, and the
-	 * buffer goes back to the heap for the next writer. */
+	 * on its written list (a streaming writer must not push out what
+	 * readers fetched), unless the block fills less than half of it. The
+	 * cache counts a block by its length, so a small file's block kept its
+	 * whole buffer (a 4 KiB file held 1 MiB, and an untar of /usr/include
+	 * ran the heap into gigabytes); a copy of its own size goes in instead,
+	 * and the buffer goes back to the heap for the next writer. */
 	if (e.len && e.len < f->bs / 2) {
 		cl_cache_put(fs->cache, &e.id, d->buf, e.len);
 	} else if (e.len) {
-		cl_cache_put_own(fs->cache, &e.id, d->buf, d->buf, e.len);
+		cl_cache_put_written(fs->cache, &e.id, d->buf, e.len);
 		d->buf = NULL;
 	}
 	dirty_free(f, d);

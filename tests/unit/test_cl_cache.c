@@ -134,6 +134,73 @@ static void test_cache_put_own(void **state)
 	cl_cache_free(off);
 }
 
+static void put_written(struct cl_cache *c, uint8_t fill, uint32_t len, struct blk_id *id)
+{
+	uint8_t *buf = malloc(len);
+
+	make_block(buf, len, fill, id);
+	cl_cache_put_written(c, id, buf, len);
+}
+
+/* Blocks written here hold at most an eighth of the cache until read: a
+ * streaming writer evicts its own older blocks, never the fetched ones; a
+ * written block that is read joins the others; one larger than the share
+ * is not kept (and freed: ASan). */
+static void test_cache_written_share(void **state)
+{
+	struct cl_cache *c = cl_cache_new(8000);	/* written share: 1000 */
+	struct blk_id rd[4], wr[6];
+	uint8_t buf[1000], out[10];
+	uint64_t bytes, blocks;
+	uint32_t got;
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		make_block(buf, sizeof(buf), (uint8_t)(40 + i), &rd[i]);
+		cl_cache_put(c, &rd[i], buf, sizeof(buf));
+	}
+	for (int i = 0; i < 5; i++)
+		put_written(c, (uint8_t)(50 + i), 400, &wr[i]);
+	for (int i = 0; i < 4; i++)
+		assert_true(cl_cache_has(c, &rd[i]));
+	assert_false(cl_cache_has(c, &wr[2]));	/* the writer's own go first */
+	assert_true(cl_cache_has(c, &wr[3]));
+	assert_true(cl_cache_has(c, &wr[4]));
+	cl_cache_usage(c, &bytes, &blocks);
+	assert_int_equal(bytes, 4 * 1000 + 2 * 400);
+
+	/* Read, wr[3] is no longer counted in the share and outlives the
+	 * next written blocks. */
+	assert_int_equal(cl_cache_read(c, &wr[3], 0, out, 1, &got), 0);
+	put_written(c, 60, 400, &wr[5]);
+	put_written(c, 61, 400, &wr[0]);
+	assert_true(cl_cache_has(c, &wr[3]));
+	assert_false(cl_cache_has(c, &wr[4]));
+	assert_true(cl_cache_has(c, &wr[5]));
+	assert_true(cl_cache_has(c, &wr[0]));
+
+	/* Filling the cache with fetched blocks takes unread written ones
+	 * before any fetched one: the third needs 200 bytes more than there
+	 * are, and the oldest unread written block gives them. */
+	for (int i = 0; i < 3; i++) {
+		struct blk_id id;
+
+		make_block(buf, sizeof(buf), (uint8_t)(70 + i), &id);
+		cl_cache_put(c, &id, buf, sizeof(buf));
+	}
+	assert_false(cl_cache_has(c, &wr[5]));
+	assert_true(cl_cache_has(c, &wr[0]));
+	for (int i = 0; i < 4; i++)
+		assert_true(cl_cache_has(c, &rd[i]));
+	assert_true(cl_cache_has(c, &wr[3]));
+	cl_cache_usage(c, &bytes, &blocks);
+	assert_true(bytes <= 8000);
+
+	put_written(c, 80, 1001, &wr[1]);
+	assert_false(cl_cache_has(c, &wr[1]));
+	cl_cache_free(c);
+}
+
 /* A pinned block's bytes stay readable after the block is evicted, and
  * are freed by the last unpin (ASan reports a use after free or a leak
  * otherwise). */
@@ -193,6 +260,7 @@ int main(void)
 		cmocka_unit_test(test_cache_reput_keeps_one_copy),
 		cmocka_unit_test(test_cache_put_own),
 		cmocka_unit_test(test_cache_pin),
+		cmocka_unit_test(test_cache_written_share),
 		cmocka_unit_test(test_block_len),
 	};
 
