@@ -1,5 +1,6 @@
-/* cl_cache: a bounded LRU of verified blocks, keyed by block id. Blocks are
- * immutable and content-addressed, so an entry never goes stale. */
+/* cl_cache: a bounded cache of verified blocks, keyed by block id, that
+ * streams cannot flush (see cl_cache.c). Blocks are immutable and
+ * content-addressed, so an entry never goes stale. */
 #ifndef CASFS_CL_CACHE_H
 #define CASFS_CL_CACHE_H
 
@@ -40,6 +41,10 @@ void cl_cache_put_own(struct cl_cache *c, const struct blk_id *id, void *base, c
 /* A block this mount wrote, in base (malloc'd, taken like put_own): kept on
  * the written list, within an eighth of max_bytes, until it is read. */
 void cl_cache_put_written(struct cl_cache *c, const struct blk_id *id, void *base, uint32_t len);
+/* A block read ahead for a sequential reader (taken like put_own): kept on
+ * the ahead list, within a quarter of max_bytes, until it is read again. */
+void cl_cache_put_ahead(struct cl_cache *c, const struct blk_id *id, void *base, const void *data,
+			uint32_t len);
 /* Bytes and blocks currently held. */
 void cl_cache_usage(struct cl_cache *c, uint64_t *bytes, uint64_t *blocks);
 

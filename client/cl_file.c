@@ -442,9 +442,14 @@ static int block_fetch(struct cl_files *fs, const struct cl_bent *e, uint8_t *ou
 			   blk_verify(cl_meta_key(fs->meta), data.data + off, len, &e->id)))
 			r = -EBADMSG;
 		if (!r) {
-			if (out)
+			if (out) {
 				memcpy(out, data.data + off, len);
-			cl_cache_put_own(fs->cache, &e->id, data.data, data.data + off, len);
+				cl_cache_put_own(fs->cache, &e->id, data.data, data.data + off,
+						 len);
+			} else {
+				cl_cache_put_ahead(fs->cache, &e->id, data.data, data.data + off,
+						   len);
+			}
 			proto_wbuf_init(&data);	/* the cache has it now */
 			rc = 0;
 			break;

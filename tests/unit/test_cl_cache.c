@@ -201,6 +201,74 @@ static void test_cache_written_share(void **state)
 	cl_cache_free(c);
 }
 
+static void put_ahead(struct cl_cache *c, uint8_t fill, uint32_t len, struct blk_id *id)
+{
+	uint8_t *buf = malloc(len);
+
+	make_block(buf, len, fill, id);
+	cl_cache_put_ahead(c, id, buf, buf, len);
+}
+
+static void read_all(struct cl_cache *c, const struct blk_id *id, uint32_t len)
+{
+	uint8_t out[1000];
+	uint32_t got;
+
+	/* In two halves, the second first: a reader's READs may arrive in
+	 * any order. */
+	assert_int_equal(cl_cache_read(c, id, len / 2, out, len - len / 2, &got), 0);
+	assert_int_equal(got, len - len / 2);
+	assert_int_equal(cl_cache_read(c, id, 0, out, len / 2, &got), 0);
+	assert_int_equal(got, len / 2);
+}
+
+/* Blocks read ahead hold at most a quarter of the cache: read once (every
+ * byte, in any order) they go first, unread ones next; read again they join
+ * the main list; one evicted and put again goes to the main list (its id
+ * was remembered), so a file read twice ends up cached. */
+static void test_cache_ahead_share(void **state)
+{
+	struct cl_cache *c = cl_cache_new(8000);	/* ahead share: 2000 */
+	struct blk_id rd[3], ah[8];
+	uint8_t buf[1000];
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		make_block(buf, sizeof(buf), (uint8_t)(90 + i), &rd[i]);
+		cl_cache_put(c, &rd[i], buf, sizeof(buf));
+	}
+	for (int i = 0; i < 4; i++)
+		put_ahead(c, (uint8_t)(100 + i), 500, &ah[i]);
+	read_all(c, &ah[1], 500);	/* consumed: goes first */
+	put_ahead(c, 104, 500, &ah[4]);
+	assert_false(cl_cache_has(c, &ah[1]));
+	assert_true(cl_cache_has(c, &ah[0]));	/* older, but not read yet */
+	for (int i = 0; i < 3; i++)
+		assert_true(cl_cache_has(c, &rd[i]));
+
+	/* Read twice: the main list, out of the ahead share. */
+	read_all(c, &ah[2], 500);
+	read_all(c, &ah[2], 500);
+	for (int i = 5; i < 8; i++)
+		put_ahead(c, (uint8_t)(100 + i), 500, &ah[i]);
+	assert_true(cl_cache_has(c, &ah[2]));
+	assert_false(cl_cache_has(c, &ah[0]));	/* the oldest unread */
+
+	/* ah[1] left unpromoted: put again, it goes to the main list and a
+	 * flood of read-ahead does not move it. */
+	put_ahead(c, 101, 500, &ah[1]);
+	for (int i = 0; i < 8; i++) {
+		struct blk_id id;
+
+		put_ahead(c, (uint8_t)(120 + i), 500, &id);
+	}
+	assert_true(cl_cache_has(c, &ah[1]));
+	assert_true(cl_cache_has(c, &ah[2]));
+	for (int i = 0; i < 3; i++)
+		assert_true(cl_cache_has(c, &rd[i]));
+	cl_cache_free(c);
+}
+
 /* A pinned block's bytes stay readable after the block is evicted, and
  * are freed by the last unpin (ASan reports a use after free or a leak
  * otherwise). */
@@ -261,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_cache_put_own),
 		cmocka_unit_test(test_cache_pin),
 		cmocka_unit_test(test_cache_written_share),
+		cmocka_unit_test(test_cache_ahead_share),
 		cmocka_unit_test(test_block_len),
 	};
 
