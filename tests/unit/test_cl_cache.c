@@ -134,12 +134,29 @@ static void test_cache_put_own(void **state)
 	cl_cache_free(off);
 }
 
-static void put_written(struct cl_cache *c, uint8_t fill, uint32_t len, struct blk_id *id)
+/* A malloc'd block for the cache to take. */
+static uint8_t *owned_block(uint8_t fill, uint32_t len, struct blk_id *id)
 {
 	uint8_t *buf = malloc(len);
 
 	make_block(buf, len, fill, id);
-	cl_cache_put_written(c, id, buf, len);
+	return buf;
+}
+
+/* n fetched blocks of 1000 bytes, filled with fill, fill + 1, ... */
+static void put_fetched(struct cl_cache *c, struct blk_id *ids, int n, uint8_t fill)
+{
+	uint8_t buf[1000];
+
+	for (int i = 0; i < n; i++) {
+		make_block(buf, sizeof(buf), (uint8_t)(fill + i), &ids[i]);
+		cl_cache_put(c, &ids[i], buf, sizeof(buf));
+	}
+}
+
+static void put_written(struct cl_cache *c, uint8_t fill, uint32_t len, struct blk_id *id)
+{
+	cl_cache_put_written(c, id, owned_block(fill, len, id), len);
 }
 
 /* Blocks written here hold at most an eighth of the cache until read: a
@@ -149,16 +166,13 @@ static void put_written(struct cl_cache *c, uint8_t fill, uint32_t len, struct b
 static void test_cache_written_share(void **state)
 {
 	struct cl_cache *c = cl_cache_new(8000);	/* written share: 1000 */
-	struct blk_id rd[4], wr[6];
-	uint8_t buf[1000], out[10];
+	struct blk_id rd[4], wr[6], more[3];
 	uint64_t bytes, blocks;
+	uint8_t out[10];
 	uint32_t got;
 
 	(void)state;
-	for (int i = 0; i < 4; i++) {
-		make_block(buf, sizeof(buf), (uint8_t)(40 + i), &rd[i]);
-		cl_cache_put(c, &rd[i], buf, sizeof(buf));
-	}
+	put_fetched(c, rd, 4, 40);
 	for (int i = 0; i < 5; i++)
 		put_written(c, (uint8_t)(50 + i), 400, &wr[i]);
 	for (int i = 0; i < 4; i++)
@@ -182,12 +196,7 @@ static void test_cache_written_share(void **state)
 	/* Filling the cache with fetched blocks takes unread written ones
 	 * before any fetched one: the third needs 200 bytes more than there
 	 * are, and the oldest unread written block gives them. */
-	for (int i = 0; i < 3; i++) {
-		struct blk_id id;
-
-		make_block(buf, sizeof(buf), (uint8_t)(70 + i), &id);
-		cl_cache_put(c, &id, buf, sizeof(buf));
-	}
+	put_fetched(c, more, 3, 70);
 	assert_false(cl_cache_has(c, &wr[5]));
 	assert_true(cl_cache_has(c, &wr[0]));
 	for (int i = 0; i < 4; i++)
@@ -203,9 +212,8 @@ static void test_cache_written_share(void **state)
 
 static void put_ahead(struct cl_cache *c, uint8_t fill, uint32_t len, struct blk_id *id)
 {
-	uint8_t *buf = malloc(len);
+	uint8_t *buf = owned_block(fill, len, id);
 
-	make_block(buf, len, fill, id);
 	cl_cache_put_ahead(c, id, buf, buf, len);
 }
 
@@ -230,13 +238,9 @@ static void test_cache_ahead_share(void **state)
 {
 	struct cl_cache *c = cl_cache_new(8000);	/* ahead share: 2000 */
 	struct blk_id rd[3], ah[8];
-	uint8_t buf[1000];
 
 	(void)state;
-	for (int i = 0; i < 3; i++) {
-		make_block(buf, sizeof(buf), (uint8_t)(90 + i), &rd[i]);
-		cl_cache_put(c, &rd[i], buf, sizeof(buf));
-	}
+	put_fetched(c, rd, 3, 90);
 	for (int i = 0; i < 4; i++)
 		put_ahead(c, (uint8_t)(100 + i), 500, &ah[i]);
 	read_all(c, &ah[1], 500);	/* consumed: goes first */
