@@ -150,30 +150,89 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
 	conn->congestion_threshold = 48;
 }
 
+struct list_fetch {
+	struct cl_dlist *list;
+	uint64_t cursor;
+	int is_full;
+};
+
+static int list_add(void *ud, uint64_t next, const char *name, const struct casfs_attr *a)
+{
+	struct list_fetch *lf = ud;
+
+	lf->cursor = next;
+	lf->is_full = cl_dcache_fill(lf->list, name, a) != 0;
+	return lf->is_full;
+}
+
+/* Fetches dir's listing into l: 0 once it is complete. */
+static int list_fetch(struct mnt_ctx *c, uint64_t dir, struct cl_dlist *l)
+{
+	struct list_fetch lf = { .list = l };
+	int rc, eof = 0;
+
+	do {
+		rc = cl_ns_readdir(c->meta, dir, lf.cursor, 1024, list_add, &lf, &eof);
+	} while (!rc && !eof && !lf.is_full);
+	return rc ? rc : lf.is_full ? -E2BIG : 0;
+}
+
+/* LOOKUP from a listing of parent (fetched here when the walk asks for it):
+ * -EAGAIN when none answers. */
+static int lookup_listed(struct mnt_ctx *c, uint64_t parent, const char *name,
+			 struct casfs_attr *a, double *ttl)
+{
+	struct cl_dlist *l;
+	int rc = cl_dcache_lookup(c->dcache, parent, name, a, ttl);
+
+	if (rc != -EAGAIN)
+		return rc;
+	l = cl_dcache_want(c->dcache, parent);
+	if (!l)
+		return -EAGAIN;
+	cl_dcache_fill_end(c->dcache, l, list_fetch(c, parent, l));
+	return cl_dcache_lookup(c->dcache, parent, name, a, ttl);
+}
+
 static void mnt_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mnt_ctx *c = ctx_of(req);
+	struct fuse_entry_param e;
 	struct casfs_attr a;
-
+	double ttl = c->entry_timeout;
 	int rc;
 
 	if (name_bad(req, name))
 		return;
-	rc = cl_ns_lookup(c->meta, ino_in(c, parent), name, &a);
+	rc = lookup_listed(c, ino_in(c, parent), name, &a, &ttl);
+	if (rc == -EAGAIN) {
+		ttl = c->entry_timeout;
+		rc = cl_ns_lookup(c->meta, ino_in(c, parent), name, &a);
+	}
 	if (rc == -ENOENT && c->entry_timeout > 0) {
-		struct fuse_entry_param e;
-
 		/* A zero inode is a negative entry the kernel keeps for
 		 * entry_timeout, like a positive one: tools probe many absent
 		 * names (git, make, compilers' include paths). A create on
 		 * this mount replaces it at once; another mount's create is
 		 * seen once it expires, as for every other name change. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = c->entry_timeout;
+		e.entry_timeout = ttl;
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	reply_entry(req, rc, &a);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	/* An answer from a listing holds as long as the listing would. */
+	cl_file_overlay(c->files, &a);
+	cl_dattr_told(c->dattr, &a);
+	fill_entry(c, &a, &e);
+	if (e.entry_timeout > ttl)
+		e.entry_timeout = ttl;
+	if (e.attr_timeout > ttl)
+		e.attr_timeout = ttl;
+	fuse_reply_entry(req, &e);
 }
 
 static void mnt_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -913,42 +972,216 @@ static void mnt_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_write(req, copied);
 }
 
+/* ---- changes this mount makes, bracketed so no directory listing
+ * fetched before or during one answers after it (cl_dcache) ---- */
+
+static struct cl_dcache *chg_begin(fuse_req_t req)
+{
+	struct cl_dcache *d = ctx_of(req)->dcache;
+
+	cl_dcache_change_begin(d);
+	return d;
+}
+
+static void chg_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			struct fuse_file_info *fi)
+{
+	struct cl_dcache *d = chg_begin(req);
+
+	mnt_setattr(req, ino, attr, to_set, fi);
+	cl_dcache_change_end(d);
+}
+
+static void chg_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      dev_t rdev)
+{
+	struct cl_dcache *d = chg_begin(req);
+
+	mnt_mknod(req, parent, name, mode, rdev);
+	cl_dcache_change_end(d);
+}
+
+static void chg_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct cl_dcache *d = chg_begin(req);
+
+	mnt_mkdir(req, parent, name, mode);
+	cl_dcache_change_end(d);
+}
+
+static void chg_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct cl_dcache *d = chg_begin(req);
+
+	mnt_unlink(req, parent, name);
+	cl_dcache_change_end(d);
+}
+
+static void chg_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct cl_dcache *d = chg_begin(req);
+
+	mnt_rmdir(req, parent, name);
+	cl_dcache_change_end(d);
+}
+
+static void chg_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct cl_dcache *d = chg_begin(req);
+
+	mnt_symlink(req, link, parent, name);
+	cl_dcache_change_end(d);
+}
+
+static void chg_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		       const char *newname, unsigned int flags)
+{
+	struct cl_dcache *d = chg_begin(req);
+
+	mnt_rename(req, parent, name, newparent, newname, flags);
+	cl_dcache_change_end(d);
+}
+
+static void chg_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct cl_dcache *d = chg_begin(req);
+
+	mnt_link(req, ino, newparent, newname);
+	cl_dcache_change_end(d);
+}
+
+static void chg_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		       struct fuse_file_info *fi)
+{
+	struct cl_dcache *d = chg_begin(req);
+
+	mnt_create(req, parent, name, mode, fi);
+	cl_dcache_change_end(d);
+}
+
+/* Opens, flushes and releases change something only when they truncate or
+ * may commit writes; a reader's must not drop every listing. */
+static void chg_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cl_dcache *d = ctx_of(req)->dcache;
+	int is_change = (fi->flags & O_TRUNC) != 0;
+
+	if (is_change)
+		cl_dcache_change_begin(d);
+	mnt_open(req, ino, fi);
+	if (is_change)
+		cl_dcache_change_end(d);
+}
+
+static int may_write(const struct fuse_file_info *fi)
+{
+	return (fi->flags & O_ACCMODE) != O_RDONLY;
+}
+
+static void chg_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cl_dcache *d = ctx_of(req)->dcache;
+	int is_change = may_write(fi);
+
+	if (is_change)
+		cl_dcache_change_begin(d);
+	mnt_flush(req, ino, fi);
+	if (is_change)
+		cl_dcache_change_end(d);
+}
+
+static void chg_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cl_dcache *d = ctx_of(req)->dcache;
+	int is_change = may_write(fi);
+
+	if (is_change)
+		cl_dcache_change_begin(d);
+	mnt_release(req, ino, fi);
+	if (is_change)
+		cl_dcache_change_end(d);
+}
+
+static void chg_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct cl_dcache *d = chg_begin(req);
+
+	mnt_fsync(req, ino, datasync, fi);
+	cl_dcache_change_end(d);
+}
+
+static void chg_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			 size_t size, int flags)
+{
+	struct cl_dcache *d = chg_begin(req);
+
+	mnt_setxattr(req, ino, name, value, size, flags);
+	cl_dcache_change_end(d);
+}
+
+static void chg_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct cl_dcache *d = chg_begin(req);
+
+	mnt_removexattr(req, ino, name);
+	cl_dcache_change_end(d);
+}
+
+static void chg_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			  struct fuse_file_info *fi)
+{
+	struct cl_dcache *d = chg_begin(req);
+
+	mnt_fallocate(req, ino, mode, off, len, fi);
+	cl_dcache_change_end(d);
+}
+
+static void chg_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+				struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+				struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	struct cl_dcache *d = chg_begin(req);
+
+	mnt_copy_file_range(req, ino_in, off_in, fi_in, ino_out, off_out, fi_out, len, flags);
+	cl_dcache_change_end(d);
+}
+
 static const struct fuse_lowlevel_ops mnt_ops_table = {
 	.init = mnt_init,
 	.lookup = mnt_lookup,
 	.forget = mnt_forget,
 	.forget_multi = mnt_forget_multi,
 	.getattr = mnt_getattr,
-	.setattr = mnt_setattr,
+	.setattr = chg_setattr,
 	.readlink = mnt_readlink,
-	.mknod = mnt_mknod,
-	.mkdir = mnt_mkdir,
-	.unlink = mnt_unlink,
-	.rmdir = mnt_rmdir,
-	.symlink = mnt_symlink,
-	.rename = mnt_rename,
-	.link = mnt_link,
-	.open = mnt_open,
-	.create = mnt_create,
+	.mknod = chg_mknod,
+	.mkdir = chg_mkdir,
+	.unlink = chg_unlink,
+	.rmdir = chg_rmdir,
+	.symlink = chg_symlink,
+	.rename = chg_rename,
+	.link = chg_link,
+	.open = chg_open,
+	.create = chg_create,
 	.read = mnt_read,
 	.write_buf = mnt_write_buf,
-	.flush = mnt_flush,
-	.release = mnt_release,
-	.fsync = mnt_fsync,
+	.flush = chg_flush,
+	.release = chg_release,
+	.fsync = chg_fsync,
 	.fsyncdir = mnt_fsyncdir,
 	.readdir = mnt_readdir,
 	.readdirplus = mnt_readdirplus,
 	.statfs = mnt_statfs,
-	.setxattr = mnt_setxattr,
+	.setxattr = chg_setxattr,
 	.getxattr = mnt_getxattr,
 	.listxattr = mnt_listxattr,
-	.removexattr = mnt_removexattr,
+	.removexattr = chg_removexattr,
 	.getlk = mnt_getlk,
 	.setlk = mnt_setlk,
 	.flock = mnt_flock,
-	.fallocate = mnt_fallocate,
+	.fallocate = chg_fallocate,
 	.lseek = mnt_lseek,
-	.copy_file_range = mnt_copy_file_range,
+	.copy_file_range = chg_copy_file_range,
 };
 
 const struct fuse_lowlevel_ops *mnt_ops(void)

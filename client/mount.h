@@ -7,6 +7,7 @@
 #include <fuse_lowlevel.h>
 
 #include "client/cl_dattr.h"
+#include "client/cl_dcache.h"
 #include "client/cl_file.h"
 #include "client/cl_meta.h"
 
@@ -15,6 +16,7 @@ struct mnt_ctx {
 	struct cl_meta *meta;
 	struct cl_files *files;
 	struct cl_dattr *dattr;		/* directory attributes fetched behind mutations */
+	struct cl_dcache *dcache;	/* directory listings that answer LOOKUPs */
 	uint64_t root;			/* metad inode shown as the mount's root */
 	double attr_timeout;
 	double entry_timeout;

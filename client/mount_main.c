@@ -384,6 +384,7 @@ int main(int argc, char **argv)
 	ctx.dattr = cl_dattr_new();
 	ctx.attr_timeout = conf.attr_timeout;
 	ctx.entry_timeout = conf.entry_timeout;
+	ctx.dcache = cl_dcache_new(conf.entry_timeout);
 	ctx.is_direct = conf.direct;
 	ctx.use_writeback = conf.writeback && !conf.direct;
 
@@ -466,6 +467,8 @@ out:
 	/* After the close: it completes the fetches still in flight. */
 	cl_dattr_free(ctx.dattr);
 	ctx.dattr = NULL;
+	cl_dcache_free(ctx.dcache);
+	ctx.dcache = NULL;
 	if (se)
 		fuse_session_destroy(se);
 	daemon_ready(notify_fd, 1);

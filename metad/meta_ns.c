@@ -869,8 +869,9 @@ int meta_ns_open(struct meta_ns *ns, uint64_t ino, uint32_t flags, const struct 
 		return -ENOENT;
 	if (S_ISDIR(in->mode) && ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)))
 		return -EISDIR;
-	if ((flags & O_TRUNC) && S_ISREG(in->mode) && (flags & O_ACCMODE) != O_RDONLY &&
-	    in->size) {
+	/* As a local file system: the kernel checked write access for any
+	 * O_TRUNC, O_RDONLY | O_TRUNC included. */
+	if ((flags & O_TRUNC) && S_ISREG(in->mode) && in->size) {
 		set_size(ns, in, 0);
 		set_time(&in->mtime_s, &in->mtime_ns, now);
 		set_time(&in->ctime_s, &in->ctime_ns, now);
