@@ -384,7 +384,9 @@ int main(int argc, char **argv)
 	ctx.dattr = cl_dattr_new();
 	ctx.attr_timeout = conf.attr_timeout;
 	ctx.entry_timeout = conf.entry_timeout;
-	ctx.dcache = cl_dcache_new(conf.entry_timeout);
+	/* A listing's attributes must be no staler than a LOOKUP's. */
+	ctx.dcache = cl_dcache_new(conf.entry_timeout < conf.attr_timeout ? conf.entry_timeout
+									 : conf.attr_timeout);
 	ctx.is_direct = conf.direct;
 	ctx.use_writeback = conf.writeback && !conf.direct;
 
