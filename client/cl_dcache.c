@@ -6,22 +6,25 @@
  * most of a round trip's cost is system calls and wake-ups, so git status
  * of /usr/include (~9,900 lstats) took 0.8 s against MooseFS's 1.3-1.8 s,
  * whose client keeps directory listings for the same purpose. Here the
- * second LOOKUP missing in a directory within the entry timeout fetches
+ * second LOOKUP missing in a directory within the timeout fetches
  * the directory whole (READDIR carries every entry's attributes) and the
  * next LOOKUPs in it are answered from that listing.
  *
  * Freshness is the kernel's own: an answer holds until the listing's fetch
- * began plus the entry timeout, as if metad had answered then, so another
- * mount's change is seen as late as it would be through the kernel's entry
- * cache, not later. Only a walk asks for a listing: two LOOKUPs missing in
- * one directory with no change by this mount between them. A writer's
- * LOOKUPs (each before its create, in an untar) never do: every create
- * would make the listing fetched before it useless. This mount's own changes are never hidden: every one
- * runs between change_begin and change_end, each bumping gen; a listing
- * answers only while gen is what it was when its fetch was granted, and a
- * fetch is granted only while no change is in flight. Buffered writes to
- * an open file change no listing: the caller overlays open files'
- * attributes on every answer, as on metad's.
+ * began plus the timeout (the caller gives the shorter of its entry and
+ * attribute timeouts), as if metad had answered then, so another mount's
+ * change is seen as late as it would be through the kernel's caches, not
+ * later. Only a walk asks for a listing: two LOOKUPs missing in one
+ * directory with no change by this mount between them. A writer's LOOKUPs
+ * (each before its create, in an untar) never do: every create would make
+ * the listing fetched before it useless.
+ *
+ * This mount's own changes are never hidden: every one runs between
+ * change_begin and change_end, each bumping gen; a listing answers only
+ * while gen is what it was when its fetch was granted, and a fetch is
+ * granted only while no change is in flight. Buffered writes to an open
+ * file change no listing: the caller overlays open files' attributes on
+ * every answer, as on metad's.
  *
  * One listing per slot (direct-mapped by directory), each at most
  * CL_DCACHE_MAX_NAMES entries and all at most CL_DCACHE_MAX_TOTAL: memory

@@ -11,7 +11,8 @@
 struct cl_dcache;
 struct cl_dlist;
 
-/* timeout_s: how long a listing answers (the entry timeout; 0 disables). */
+/* timeout_s: how long a listing answers (the shorter of the entry and
+ * attribute timeouts; 0 disables). */
 struct cl_dcache *cl_dcache_new(double timeout_s);
 void cl_dcache_free(struct cl_dcache *d);
 
