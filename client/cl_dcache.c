@@ -21,8 +21,9 @@
  *
  * This mount's own changes are never hidden: every one runs between
  * change_begin and change_end, each bumping gen; a listing answers only
- * while gen is what it was when its fetch was granted, and a fetch is
- * granted only while no change is in flight. Buffered writes to an open
+ * while gen is what it was when its fetch was granted (a change begun
+ * since has bumped it), and a fetch is granted only while no change is in
+ * flight. Buffered writes to an open
  * file change no listing: the caller overlays open files' attributes on
  * every answer, as on metad's.
  *
@@ -162,7 +163,7 @@ static struct cl_dlist *list_fresh(struct cl_dcache *d, uint64_t dir, double now
 {
 	struct cl_dlist *l = slot_of(d, dir)->list;
 
-	if (!l || l->dir != dir || l->gen != d->gen || d->changing)
+	if (!l || l->dir != dir || l->gen != d->gen)
 		return NULL;
 	*ttl = l->fetched + d->timeout - now;
 	return *ttl > 0 ? l : NULL;
@@ -270,7 +271,7 @@ void cl_dcache_fill_end(struct cl_dcache *d, struct cl_dlist *l, int rc)
 		s->big_dir = l->dir;
 		s->big_at = now_s();
 	}
-	if (!rc && l->gen == d->gen && !d->changing &&
+	if (!rc && l->gen == d->gen &&
 	    d->names - (s->list ? s->list->n : 0) + l->n <= CL_DCACHE_MAX_TOTAL) {
 		old = s->list;
 		d->names -= old ? old->n : 0;

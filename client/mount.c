@@ -94,7 +94,9 @@ static void fill_entry(struct mnt_ctx *c, const struct casfs_attr *a, struct fus
 	attr_to_stat(c, a, &e->attr);
 }
 
-static void reply_entry(fuse_req_t req, int rc, struct casfs_attr *a)
+/* An entry the kernel may keep for at most ttl seconds (an answer from a
+ * directory listing holds only as long as the listing would). */
+static void reply_entry_for(fuse_req_t req, int rc, struct casfs_attr *a, double ttl)
 {
 	struct mnt_ctx *c = ctx_of(req);
 	struct fuse_entry_param e;
@@ -106,7 +108,22 @@ static void reply_entry(fuse_req_t req, int rc, struct casfs_attr *a)
 	cl_file_overlay(c->files, a);
 	cl_dattr_told(c->dattr, a);
 	fill_entry(c, a, &e);
+	if (e.entry_timeout > ttl)
+		e.entry_timeout = ttl;
+	if (e.attr_timeout > ttl)
+		e.attr_timeout = ttl;
 	fuse_reply_entry(req, &e);
+}
+
+/* No bound past the mount's own timeouts. */
+static double ttl_any(const struct mnt_ctx *c)
+{
+	return c->entry_timeout > c->attr_timeout ? c->entry_timeout : c->attr_timeout;
+}
+
+static void reply_entry(fuse_req_t req, int rc, struct casfs_attr *a)
+{
+	reply_entry_for(req, rc, a, ttl_any(ctx_of(req)));
 }
 
 static void reply_attr(fuse_req_t req, int rc, struct casfs_attr *a)
@@ -197,42 +214,31 @@ static int lookup_listed(struct mnt_ctx *c, uint64_t parent, const char *name,
 static void mnt_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mnt_ctx *c = ctx_of(req);
-	struct fuse_entry_param e;
 	struct casfs_attr a;
-	double ttl = c->entry_timeout;
+	double ttl;
 	int rc;
 
 	if (name_bad(req, name))
 		return;
 	rc = lookup_listed(c, ino_in(c, parent), name, &a, &ttl);
 	if (rc == -EAGAIN) {
-		ttl = c->entry_timeout;
+		ttl = ttl_any(c);
 		rc = cl_ns_lookup(c->meta, ino_in(c, parent), name, &a);
 	}
 	if (rc == -ENOENT && c->entry_timeout > 0) {
+		struct fuse_entry_param e;
+
 		/* A zero inode is a negative entry the kernel keeps for
 		 * entry_timeout, like a positive one: tools probe many absent
 		 * names (git, make, compilers' include paths). A create on
 		 * this mount replaces it at once; another mount's create is
 		 * seen once it expires, as for every other name change. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = ttl;
+		e.entry_timeout = ttl < c->entry_timeout ? ttl : c->entry_timeout;
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	/* An answer from a listing holds as long as the listing would. */
-	cl_file_overlay(c->files, &a);
-	cl_dattr_told(c->dattr, &a);
-	fill_entry(c, &a, &e);
-	if (e.entry_timeout > ttl)
-		e.entry_timeout = ttl;
-	if (e.attr_timeout > ttl)
-		e.attr_timeout = ttl;
-	fuse_reply_entry(req, &e);
+	reply_entry_for(req, rc, &a, ttl);
 }
 
 static void mnt_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -560,7 +566,10 @@ static int mnt_fill(void *arg, void *dst, size_t n)
  * unless the mount has CAP_SYS_RESOURCE (root on most hosts). */
 static void tell_write_path(struct mnt_ctx *c, const struct fuse_bufvec *in, size_t size)
 {
-	if (size < MNT_SPLICE_MIN || __atomic_exchange_n(&c->has_told_write_path, 1, __ATOMIC_RELAXED))
+	/* A load first: every large WRITE passes here, and an exchange would
+	 * bounce the flag's cache line between the FUSE threads each time. */
+	if (size < MNT_SPLICE_MIN || __atomic_load_n(&c->has_told_write_path, __ATOMIC_RELAXED) ||
+	    __atomic_exchange_n(&c->has_told_write_path, 1, __ATOMIC_RELAXED))
 		return;
 	if (in->buf[in->idx].flags & FUSE_BUF_IS_FD)
 		log_info("writes arrive spliced from the kernel (copied once)");
