@@ -33,6 +33,7 @@ struct chunkd_conf {
 	uint64_t scrub_rate;	/* bytes per second */
 	int scrub_interval_s;
 	int workers;		/* threads running metad's replicate/delete */
+	int is_local_reads;	/* hand block files to clients on this host */
 	struct chunk_store_opts store;
 };
 
@@ -46,6 +47,7 @@ struct chunkd {
 	struct chunk_store *store;
 	char self_addr[CHUNKD_ADDR_MAX]; /* address registered with metad */
 	int listen_fd;
+	int local_fd;		/* the local socket (BLK_OPEN), or -1 */
 
 	/* Identity: set by the meta thread at registration. */
 	pthread_mutex_t lock;		/* guards the fields below */

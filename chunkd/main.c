@@ -39,7 +39,8 @@ static void usage(FILE *f)
 		"  scrub_interval_s (3600), reserve_bytes (0 = reserve_pct of the folder),\n"
 		"  reserve_pct (1), direct_io (yes: block writes bypass the page cache),\n"
 		"  create_data (no: a missing data folder is refused, since it is usually\n"
-		"  an unmounted disk)\n");
+		"  an unmounted disk), local_reads (yes: clients on this host read block\n"
+		"  files through a local socket instead of TCP)\n");
 }
 
 static void add_str(char ***v, int *n, const char *s)
@@ -130,6 +131,11 @@ static int conf_cb(void *ud, const char *key, const char *value, char *why, size
 			snprintf(why, whylen, "'%s' is not yes or no", value);
 			return -EINVAL;
 		}
+	} else if (!strcmp(key, "local_reads")) {
+		if (conf_parse_bool(value, &c->is_local_reads)) {
+			snprintf(why, whylen, "'%s' is not yes or no", value);
+			return -EINVAL;
+		}
 	} else if (!strcmp(key, "create_data")) {
 		if (conf_parse_bool(value, &c->store.is_create)) {
 			snprintf(why, whylen, "'%s' is not yes or no", value);
@@ -160,6 +166,7 @@ static void conf_defaults(struct chunkd_conf *c)
 	c->scrub_interval_s = 3600;
 	c->store.reserve_pct = 1;
 	c->store.is_direct = 1;
+	c->is_local_reads = 1;
 }
 
 static void conf_free(struct chunkd_conf *c)
@@ -267,6 +274,25 @@ void chunkd_request_exit(struct chunkd *cd, int code)
 	kill(getpid(), SIGTERM);
 }
 
+/* Opens the local socket clients on this host read block files through.
+ * Without it they read over TCP as remote clients do, so a failure is a
+ * warning, not a reason to stop. */
+static void listen_local(struct chunkd *cd)
+{
+	char name[CHUNKD_ADDR_MAX + 32];
+	int rc;
+
+	if (!cd->conf.is_local_reads)
+		return;
+	snprintf(name, sizeof(name), NET_LOCAL_CHUNKD, cd->self_addr);
+	rc = net_local_listen(name, 128, &cd->local_fd);
+	if (rc)
+		log_warn("local socket @%s: %s: clients on this host read over TCP", name,
+			 strerror(-rc));
+	else
+		log_info("local reads on @%s", name);
+}
+
 int main(int argc, char **argv)
 {
 	struct chunkd *cd = xcalloc(1, sizeof(*cd));
@@ -279,6 +305,7 @@ int main(int argc, char **argv)
 	log_init("casfs-chunkd", LOG_LVL_INFO, 0);
 	conf_defaults(&cd->conf);
 	cd->listen_fd = -1;
+	cd->local_fd = -1;
 	rc = parse_args(argc, argv, &cd->conf);
 	if (rc) {
 		if (rc > 0)
@@ -332,6 +359,7 @@ int main(int argc, char **argv)
 	}
 	log_info("listening on %s, %d data folder(s), metad %s", cd->self_addr, cd->conf.ndata,
 		 cd->conf.meta_addr);
+	listen_local(cd);
 	chunk_peers_init(cd);
 	if (chunk_meta_start(cd) || chunk_server_start(cd) || chunk_scrub_start(cd)) {
 		log_error("cannot start threads");
@@ -356,6 +384,8 @@ int main(int argc, char **argv)
 out:
 	if (cd->listen_fd >= 0)
 		close(cd->listen_fd);
+	if (cd->local_fd >= 0)
+		close(cd->local_fd);
 	chunk_store_close(cd->store);
 	cd->store = NULL;
 	conf_free(&cd->conf);

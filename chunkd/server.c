@@ -27,7 +27,17 @@
  * (pooled peer connection), store our copy while the rest of the chain
  * works, then collect the chain's answer. If the next server fails, we try
  * the one after it directly, so one dead server costs one copy, not the
- * rest of the chain; every server gets a status in the reply. */
+ * rest of the chain; every server gets a status in the reply.
+ *
+ * The local socket (an abstract Unix name made from our registered address,
+ * so only processes on this host reach it) serves the same frames, plus
+ * BLK_OPEN: the reply carries the block's file, opened read-only, so a
+ * client on this host reads it with pread instead of through two TCP
+ * stacks and this daemon (a 512 MiB read about 15 % faster with the files
+ * on disk, 45 % from the page cache; client/README.md). The file is
+ * handed over only once its bytes have been hashed (the same stamp check
+ * as a sendfile GET), the client hashes what it reads anyway, and only
+ * root or our own user may connect: block files hold every user's data. */
 #include "chunkd/server.h"
 
 #include <errno.h>
@@ -63,6 +73,7 @@
 struct conn {
 	struct chunkd *cd;
 	int fd;
+	int is_local;		/* came in on the local socket */
 	char peer[64];
 	atomic_int has_hello;
 	atomic_int is_busy;		/* between a frame's first byte and its reply */
@@ -81,8 +92,17 @@ struct conn {
 	struct conn *next, **pprev;
 };
 
+/* A listening socket and its accept thread. */
+struct listener {
+	struct chunkd *cd;
+	int fd;
+	int is_local;
+	int is_running;
+	pthread_t thread;
+};
+
 struct chunk_server {
-	pthread_t accept_thread;
+	struct listener tcp, local;
 	pthread_mutex_t lock;	/* guards conns, nconns */
 	pthread_cond_t cond;	/* signalled when a connection ends */
 	struct conn *conns;
@@ -375,6 +395,25 @@ static int get_send_file(struct conn *c, const struct proto_hdr *h, int fd, uint
 	return rc;
 }
 
+/* Reads and verifies block id (*len bytes long, as far as the index
+ * knows) into c->blk, which grows as needed. */
+static int conn_read_block(struct conn *c, const struct blk_id *id, uint32_t *len)
+{
+	int rc = -EIO;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (*len > c->blk_cap || !c->blk) {
+			free(c->blk);
+			c->blk = xmalloc(*len ? *len : 1);
+			c->blk_cap = *len;
+		}
+		rc = chunk_store_read(c->cd->store, id, c->blk, c->blk_cap, len);
+		if (rc != -ENOBUFS)
+			break;
+	}
+	return rc == -ENOBUFS ? -EIO : rc;
+}
+
 static int handle_get(struct conn *c, const struct proto_hdr *h, struct proto_rbuf *r)
 {
 	struct blk_id id;
@@ -390,18 +429,9 @@ static int handle_get(struct conn *c, const struct proto_hdr *h, struct proto_rb
 		return send_status(c, h, -ENOENT);
 	if (chunk_store_open_verified(c->cd->store, &id, &fd, &len) == 0)
 		return get_send_file(c, h, fd, off, want, len);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if (len > c->blk_cap || !c->blk) {
-			free(c->blk);
-			c->blk = xmalloc(len ? len : 1);
-			c->blk_cap = len;
-		}
-		rc = chunk_store_read(c->cd->store, &id, c->blk, c->blk_cap, &len);
-		if (rc != -ENOBUFS)
-			break;
-	}
+	rc = conn_read_block(c, &id, &len);
 	if (rc)
-		return send_status(c, h, rc == -ENOBUFS ? -EIO : rc);
+		return send_status(c, h, rc);
 	if (off > len)
 		return send_status(c, h, -EINVAL);
 	if (want == 0 || want > len - off)
@@ -409,6 +439,40 @@ static int handle_get(struct conn *c, const struct proto_hdr *h, struct proto_rb
 	proto_reply_begin(&c->out, MSG_BLK_GET, h->reqid, 0);
 	proto_put_u32(&c->out, want);
 	return chunk_wire_send_with_data(c->fd, &c->out, c->blk + off, want);
+}
+
+/* Hands a client on this host the block's file (see the top comment). A
+ * copy not hashed since start is read and verified first, as a GET would. */
+static int handle_open(struct conn *c, const struct proto_hdr *h, struct proto_rbuf *r)
+{
+	struct blk_id id;
+	uint32_t len = 0;
+	int fd, rc;
+
+	proto_get_blkid(r, &id);
+	if (proto_get_end(r))
+		return send_status(c, h, -EBADMSG);
+	if (!c->is_local) {
+		conn_log(c, "BLK_OPEN over TCP refused");
+		return send_status(c, h, -EOPNOTSUPP);
+	}
+	if (!chunk_store_has(c->cd->store, &id, &len))
+		return send_status(c, h, -ENOENT);
+	rc = chunk_store_open_verified(c->cd->store, &id, &fd, &len);
+	if (rc == -ESTALE) {
+		rc = conn_read_block(c, &id, &len);
+		if (!rc)
+			rc = chunk_store_open_verified(c->cd->store, &id, &fd, &len);
+	}
+	if (rc)
+		return send_status(c, h, rc == -ESTALE ? -EIO : rc);
+	proto_reply_begin(&c->out, MSG_BLK_OPEN, h->reqid, 0);
+	proto_put_u32(&c->out, len);
+	rc = proto_frame_finish(&c->out);
+	if (!rc)
+		rc = net_frame_write_fd(c->fd, &c->out, fd);
+	close(fd);
+	return rc;
 }
 
 /* Decodes an array of block ids; *ids is xmalloc'ed. */
@@ -558,6 +622,7 @@ static int conn_serve(struct conn *c, const struct proto_hdr *h)
 	case MSG_BLK_GET: return handle_get(c, h, &r);
 	case MSG_BLK_SYNC: return handle_sync(c, h, &r);
 	case MSG_BLK_HAVE: return handle_have(c, h, &r);
+	case MSG_BLK_OPEN: return handle_open(c, h, &r);
 	default:
 		conn_log(c, "request type %u (%s) is not served here", h->type,
 			 msg_lookup(h->type) ? msg_lookup(h->type)->name : "?");
@@ -726,9 +791,30 @@ static void server_make_room(struct chunkd *cd)
 	shutdown(victim->fd, SHUT_RDWR);
 }
 
+/* Admits a connection on the local socket from root or our own user only:
+ * block files hold every user's data. */
+static int local_peer_ok(int fd, char *peer, size_t peerlen)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+		log_warn("local connection: SO_PEERCRED: %s", strerror(errno));
+		return 0;
+	}
+	snprintf(peer, peerlen, "local pid %d uid %u", (int)cr.pid, (unsigned)cr.uid);
+	if (cr.uid != 0 && cr.uid != geteuid()) {
+		log_warn("%s: refused: only root or uid %u may read block files", peer,
+			 (unsigned)geteuid());
+		return 0;
+	}
+	return 1;
+}
+
 static void *accept_main(void *arg)
 {
-	struct chunkd *cd = arg;
+	struct listener *l = arg;
+	struct chunkd *cd = l->cd;
 	struct chunk_server *s = cd->server;
 
 	while (!atomic_load(&cd->is_stopping)) {
@@ -737,9 +823,10 @@ static void *accept_main(void *arg)
 		struct conn *c;
 		pthread_attr_t attr;
 		pthread_t t;
+		char peer[64];
 		int fd, one = 1;
 
-		fd = accept4(cd->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -749,7 +836,14 @@ static void *accept_main(void *arg)
 			usleep(100 * 1000);
 			continue;
 		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (l->is_local && !local_peer_ok(fd, peer, sizeof(peer))) {
+			close(fd);
+			continue;
+		}
+		if (!l->is_local) {
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			format_peer((struct sockaddr *)&ss, sl, peer, sizeof(peer));
+		}
 		pthread_mutex_lock(&s->lock);
 		if (s->nconns - s->nevicted >= cd->conf.max_conns && !atomic_load(&cd->is_stopping))
 			server_make_room(cd);
@@ -763,11 +857,12 @@ static void *accept_main(void *arg)
 		c = xcalloc(1, sizeof(*c));
 		c->cd = cd;
 		c->fd = fd;
+		c->is_local = l->is_local;
 		atomic_store(&c->since_ms, chunk_now_ms());
 		c->log_tokens = SERVER_LOG_BURST;
 		c->log_refill_ms = atomic_load(&c->since_ms);
 		proto_wbuf_init(&c->out);
-		format_peer((struct sockaddr *)&ss, sl, c->peer, sizeof(c->peer));
+		snprintf(c->peer, sizeof(c->peer), "%s", peer);
 		c->next = s->conns;
 		if (s->conns)
 			s->conns->pprev = &c->next;
@@ -795,6 +890,27 @@ static void *accept_main(void *arg)
 	return NULL;
 }
 
+static int listener_start(struct chunkd *cd, struct listener *l, int fd, int is_local)
+{
+	int rc;
+
+	l->cd = cd;
+	l->fd = fd;
+	l->is_local = is_local;
+	rc = pthread_create(&l->thread, NULL, accept_main, l);
+	l->is_running = rc == 0;
+	return -rc;
+}
+
+static void listener_stop(struct listener *l)
+{
+	if (!l->is_running)
+		return;
+	shutdown(l->fd, SHUT_RDWR);
+	pthread_join(l->thread, NULL);
+	l->is_running = 0;
+}
+
 int chunk_server_start(struct chunkd *cd)
 {
 	struct chunk_server *s = xcalloc(1, sizeof(*s));
@@ -803,13 +919,12 @@ int chunk_server_start(struct chunkd *cd)
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	cd->server = s;
-	rc = pthread_create(&s->accept_thread, NULL, accept_main, cd);
+	rc = listener_start(cd, &s->tcp, cd->listen_fd, 0);
+	if (!rc && cd->local_fd >= 0)
+		rc = listener_start(cd, &s->local, cd->local_fd, 1);
 	if (rc) {
-		pthread_cond_destroy(&s->cond);
-		pthread_mutex_destroy(&s->lock);
-		free(s);
-		cd->server = NULL;
-		return -rc;
+		chunk_server_stop(cd);
+		return rc;
 	}
 	return 0;
 }
@@ -820,8 +935,8 @@ void chunk_server_stop(struct chunkd *cd)
 
 	if (!s)
 		return;
-	shutdown(cd->listen_fd, SHUT_RDWR);
-	pthread_join(s->accept_thread, NULL);
+	listener_stop(&s->tcp);
+	listener_stop(&s->local);
 	pthread_mutex_lock(&s->lock);
 	for (struct conn *c = s->conns; c; c = c->next)
 		shutdown(c->fd, SHUT_RDWR);

@@ -8,8 +8,14 @@
  * connection. A pooled connection may have died with its server: the first
  * attempt on a pooled connection is retried once on a fresh one.
  *
- * Locking: mu guards the idle list only; connections in use belong to the
- * calling thread.
+ * A chunk server on this host also answers on a local socket (an abstract
+ * Unix name made from its address), where BLK_OPEN hands over the block's
+ * file itself. Whether a server is local is learnt by trying: an address
+ * whose local socket refused is not tried again for CL_CHUNK_REMOTE_MS, so
+ * remote servers cost one failed connect() now and then.
+ *
+ * Locking: mu guards the idle list and the remote table; connections in use
+ * belong to the calling thread.
  */
 #include "client/cl_chunk.h"
 
@@ -19,6 +25,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs/log.h"
@@ -33,20 +40,34 @@
 /* Idle connections kept, all servers together: enough for the upload
  * workers and FUSE readers of a handful of servers. */
 #define CL_CHUNK_IDLE_MAX 32
+/* A server whose local socket refused is taken for remote this long: long
+ * enough that a remote server costs nothing measurable, short enough that
+ * a local one restarted with its socket is used again soon. */
+#define CL_CHUNK_REMOTE_MS 30000
+/* Addresses remembered as remote; past it the oldest entry is reused. */
+#define CL_CHUNK_REMOTE_MAX 64
 
 struct cl_conn {
 	int fd;
+	int is_local;
 	char addr[CL_ADDR_MAX];
 	struct cl_conn *next;
+};
+
+struct cl_remote {
+	char addr[CL_ADDR_MAX];
+	int64_t until_ms;
 };
 
 struct cl_chunk {
 	char *auth;
 	struct casfs_uuid cluster;
+	int is_local_reads;
 	pthread_mutex_t mu;
 	struct cl_conn *idle;
 	size_t nidle;
 	uint64_t next_reqid;
+	struct cl_remote remote[CL_CHUNK_REMOTE_MAX];
 };
 
 struct cl_chunk *cl_chunk_new(const char *auth, const struct casfs_uuid *cluster)
@@ -55,6 +76,7 @@ struct cl_chunk *cl_chunk_new(const char *auth, const struct casfs_uuid *cluster
 
 	c->auth = xstrdup(auth ? auth : "");
 	c->cluster = *cluster;
+	c->is_local_reads = 1;
 	c->next_reqid = 1;
 	pthread_mutex_init(&c->mu, NULL);
 	return c;
@@ -95,9 +117,10 @@ static uint64_t chunk_reqid(struct cl_chunk *c)
 /* Sends the finished frame req on k and reads the matching reply into rep;
  * returns the reply status, with rep holding the reply (fields from
  * REPLY_BODY on). Any transport or framing error marks the connection
- * unusable (*broken = 1). */
+ * unusable (*broken = 1). With passed, a descriptor the reply carries lands
+ * there (-1 if none; the caller closes it whatever the status). */
 static int conn_call(struct cl_conn *k, struct proto_wbuf *req, struct proto_wbuf *rep,
-		     int *broken)
+		     int *broken, int *passed)
 {
 	struct proto_hdr h, sent;
 	struct proto_rbuf r;
@@ -109,7 +132,10 @@ static int conn_call(struct cl_conn *k, struct proto_wbuf *req, struct proto_wbu
 	rc = net_frame_write(k->fd, req);
 	if (rc)
 		return rc;
-	rc = net_frame_read(k->fd, PROTO_FRAME_MAX, &h, rep);
+	if (passed)
+		rc = net_frame_read_fd(k->fd, PROTO_FRAME_MAX, &h, rep, passed);
+	else
+		rc = net_frame_read(k->fd, PROTO_FRAME_MAX, &h, rep);
 	if (rc)
 		return rc;
 	if (!(h.flags & PROTO_F_REPLY) || h.reqid != sent.reqid || h.type != sent.type ||
@@ -124,16 +150,82 @@ static int conn_call(struct cl_conn *k, struct proto_wbuf *req, struct proto_wbu
 	return status;
 }
 
-static int conn_open(struct cl_chunk *c, const char *addr, struct cl_conn **out)
+void cl_chunk_set_local_reads(struct cl_chunk *c, int on)
+{
+	c->is_local_reads = on;
+}
+
+static int64_t chunk_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* addr's entry in the remote table, or NULL (mu held). */
+static struct cl_remote *remote_find(struct cl_chunk *c, const char *addr)
+{
+	for (int i = 0; i < CL_CHUNK_REMOTE_MAX; i++)
+		if (!strcmp(c->remote[i].addr, addr))
+			return &c->remote[i];
+	return NULL;
+}
+
+static int is_remote(struct cl_chunk *c, const char *addr)
+{
+	struct cl_remote *r;
+	int remote;
+
+	pthread_mutex_lock(&c->mu);
+	r = remote_find(c, addr);
+	remote = r && r->until_ms > chunk_now_ms();
+	pthread_mutex_unlock(&c->mu);
+	return remote;
+}
+
+/* Takes addr for remote for a while; whether it was known already. */
+static int remote_note(struct cl_chunk *c, const char *addr)
+{
+	struct cl_remote *r;
+	int known;
+
+	pthread_mutex_lock(&c->mu);
+	r = remote_find(c, addr);
+	known = r != NULL;
+	if (!r) {
+		r = &c->remote[0];
+		for (int i = 1; i < CL_CHUNK_REMOTE_MAX; i++)
+			if (c->remote[i].until_ms < r->until_ms)
+				r = &c->remote[i];
+	}
+	snprintf(r->addr, sizeof(r->addr), "%s", addr);
+	r->until_ms = chunk_now_ms() + CL_CHUNK_REMOTE_MS;
+	pthread_mutex_unlock(&c->mu);
+	return known;
+}
+
+static int conn_connect(const char *addr, int is_local, int *fd)
+{
+	char name[CL_ADDR_MAX + 32];
+
+	if (!is_local)
+		return net_connect(addr, CL_CHUNK_CONNECT_MS, fd);
+	snprintf(name, sizeof(name), NET_LOCAL_CHUNKD, addr);
+	return net_local_connect(name, fd);
+}
+
+static int conn_open(struct cl_chunk *c, const char *addr, int is_local, struct cl_conn **out)
 {
 	struct cl_conn *k = xcalloc(1, sizeof(*k));
 	struct proto_wbuf req, rep;
 	int rc, broken;
 
 	snprintf(k->addr, sizeof(k->addr), "%s", addr);
+	k->is_local = is_local;
 	proto_wbuf_init(&req);
 	proto_wbuf_init(&rep);
-	rc = net_connect(addr, CL_CHUNK_CONNECT_MS, &k->fd);
+	rc = conn_connect(addr, is_local, &k->fd);
 	if (rc) {
 		free(k);
 		k = NULL;
@@ -148,7 +240,7 @@ static int conn_open(struct cl_chunk *c, const char *addr, struct cl_conn **out)
 	proto_put_u64(&req, 0);
 	proto_put_str(&req, "casfs-client");
 	proto_frame_finish(&req);
-	rc = conn_call(k, &req, &rep, &broken);
+	rc = conn_call(k, &req, &rep, &broken, NULL);
 	if (rc) {
 		close(k->fd);
 		free(k);
@@ -162,15 +254,16 @@ out:
 	return rc;
 }
 
-/* Borrows an idle connection to addr; *pooled says whether it came from the
- * pool (and so may be stale). */
-static int conn_get(struct cl_chunk *c, const char *addr, struct cl_conn **out, int *pooled)
+/* Borrows an idle connection to addr (its local socket when is_local);
+ * *pooled says whether it came from the pool (and so may be stale). */
+static int conn_get(struct cl_chunk *c, const char *addr, int is_local, struct cl_conn **out,
+		    int *pooled)
 {
 	struct cl_conn **pp;
 
 	pthread_mutex_lock(&c->mu);
 	for (pp = &c->idle; *pp; pp = &(*pp)->next) {
-		if (!strcmp((*pp)->addr, addr)) {
+		if ((*pp)->is_local == is_local && !strcmp((*pp)->addr, addr)) {
 			*out = *pp;
 			*pp = (*pp)->next;
 			c->nidle--;
@@ -181,7 +274,7 @@ static int conn_get(struct cl_chunk *c, const char *addr, struct cl_conn **out, 
 	}
 	pthread_mutex_unlock(&c->mu);
 	*pooled = 0;
-	return conn_open(c, addr, out);
+	return conn_open(c, addr, is_local, out);
 }
 
 static void conn_put(struct cl_chunk *c, struct cl_conn *k, int broken)
@@ -216,10 +309,10 @@ static int chunk_call(struct cl_chunk *c, const char *addr, struct proto_wbuf *r
 	if (rc)
 		return rc;
 	for (int attempt = 0; attempt < 2; attempt++) {
-		rc = conn_get(c, addr, &k, &pooled);
+		rc = conn_get(c, addr, 0, &k, &pooled);
 		if (rc)
 			return rc;
-		rc = conn_call(k, req, rep, &broken);
+		rc = conn_call(k, req, rep, &broken, NULL);
 		conn_put(c, k, broken);
 		if (!broken || !pooled)
 			break;
@@ -330,5 +423,63 @@ int cl_chunk_sync(struct cl_chunk *c, const char *addr, const struct blk_id *ids
 	rc = chunk_call(c, addr, &req, &rep, NULL);
 	proto_wbuf_free(&req);
 	proto_wbuf_free(&rep);
+	return rc;
+}
+
+/* Sends BLK_OPEN on k and takes the file the reply carries. */
+static int conn_open_block(struct cl_chunk *c, struct cl_conn *k, const struct blk_id *id,
+			   int *fd, uint32_t *len, int *broken)
+{
+	struct proto_wbuf req, rep;
+	struct proto_rbuf r;
+	int rc;
+
+	proto_wbuf_init(&req);
+	proto_wbuf_init(&rep);
+	proto_frame_begin(&req, MSG_BLK_OPEN, 0, chunk_reqid(c));
+	proto_put_blkid(&req, id);
+	proto_frame_finish(&req);
+	rc = conn_call(k, &req, &rep, broken, fd);
+	if (!rc) {
+		proto_rbuf_init(&r, rep.data + REPLY_BODY, rep.len - REPLY_BODY);
+		if (proto_get_u32(&r, len) || proto_get_end(&r) || *fd < 0)
+			rc = -EPROTO;
+	}
+	if (rc && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	proto_wbuf_free(&req);
+	proto_wbuf_free(&rep);
+	return rc;
+}
+
+int cl_chunk_open(struct cl_chunk *c, const char *addr, const struct blk_id *id, int *fd,
+		  uint32_t *len)
+{
+	struct cl_conn *k;
+	int rc, pooled, broken = 1;
+
+	*fd = -1;
+	if (!c->is_local_reads || is_remote(c, addr))
+		return -EREMOTE;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		rc = conn_get(c, addr, 1, &k, &pooled);
+		if (rc)
+			break;
+		rc = conn_open_block(c, k, id, fd, len, &broken);
+		conn_put(c, k, broken);
+		if (!broken || !pooled)
+			break;
+	}
+	if (rc && broken) {
+		/* nobody listens (a remote server), or the socket does not
+		 * work for us (a mount run by another user is refused): TCP
+		 * for a while, said once per server */
+		if (!remote_note(c, addr) && rc != -ECONNREFUSED)
+			log_warn("chunkd %s: local socket: %s: reading over TCP", addr,
+				 strerror(-rc));
+		return -EREMOTE;
+	}
 	return rc;
 }

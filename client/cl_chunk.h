@@ -37,6 +37,15 @@ int cl_chunk_put(struct cl_chunk *c, const struct blk_id *id, uint32_t flags,
  * -ENOENT, -EIO, or a connection error. */
 int cl_chunk_get(struct cl_chunk *c, const char *addr, const struct blk_id *id,
 		 struct proto_wbuf *out, size_t *off, uint32_t *len);
+/* Opens block id's file held by the chunk server at addr when it runs on
+ * this host (its local socket answers): 0 with *fd (read-only, the caller
+ * closes it) and the block's *len. Does not verify: the caller does.
+ * -EREMOTE when addr is not on this host (or local reads are off): read it
+ * with cl_chunk_get. -ENOENT, -EIO, or a connection error otherwise. */
+int cl_chunk_open(struct cl_chunk *c, const char *addr, const struct blk_id *id, int *fd,
+		  uint32_t *len);
+/* Local reads are on by default; off, cl_chunk_open always says -EREMOTE. */
+void cl_chunk_set_local_reads(struct cl_chunk *c, int on);
 /* Asks addr to make ids[0..n) durable. */
 int cl_chunk_sync(struct cl_chunk *c, const char *addr, const struct blk_id *ids, uint32_t n);
 

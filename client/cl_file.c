@@ -16,10 +16,14 @@
  * open inode and reloaded at open when nobody else had it open:
  * close-to-open), then the block cache, then the replicas in order, each
  * copy verified with blk_verify; a missing or bad copy is reported with
- * REPORT_BAD and the next replica tried. Sequential readers prefetch the
- * next blocks into the cache through the same workers; a block being
- * fetched is listed in fs->fetching so that nobody fetches it twice (a
- * reader that overtakes read-ahead waits for it).
+ * REPORT_BAD and the next replica tried. A replica on a chunk server of
+ * this host is read from the block file that server hands over (pread, no
+ * TCP, no daemon in the way), still verified here; a local copy that does
+ * not verify is read again over TCP, where the server checks it too.
+ * Sequential readers prefetch the next blocks into the cache through the
+ * same workers; a block being fetched is listed in fs->fetching so that
+ * nobody fetches it twice (a reader that overtakes read-ahead waits for
+ * it).
  *
  * Locking: fs->mu guards the inode table, the server table and the job
  * queue; fs->fetch_mu only the fetching list, and nothing is taken under
@@ -418,45 +422,132 @@ static int fetch_busy(struct cl_files *fs, const struct blk_id *id)
 	return busy;
 }
 
+/* Hands a fetched block (data->data + off) to the cache, and to out when a
+ * reader waits for it; data is empty again after. */
+static void fetch_keep(struct cl_files *fs, const struct cl_bent *e, uint8_t *out,
+		       struct proto_wbuf *data, size_t off)
+{
+	if (out) {
+		memcpy(out, data->data + off, e->len);
+		cl_cache_put_own(fs->cache, &e->id, data->data, data->data + off, e->len);
+	} else {
+		cl_cache_put_ahead(fs->cache, &e->id, data->data, data->data + off, e->len);
+	}
+	proto_wbuf_init(data);	/* the cache has it now */
+}
+
+/* Reads block e from the file a chunk server on this host hands over into
+ * data (reset first), and verifies it. -EREMOTE when addr is not on this
+ * host; -EBADMSG when the bytes do not verify. */
+static int fetch_local(struct cl_files *fs, const char *addr, const struct cl_bent *e,
+		       struct proto_wbuf *data)
+{
+	uint32_t len;
+	size_t got = 0;
+	int fd, rc;
+
+	rc = cl_chunk_open(fs->chunk, addr, &e->id, &fd, &len);
+	if (rc)
+		return rc;
+	proto_wbuf_reset(data);
+	if (data->cap < e->len || !data->data) {
+		data->data = xrealloc(data->data, e->len ? e->len : 1);
+		data->cap = e->len;
+	}
+	while (len == e->len && got < len) {
+		ssize_t n = pread(fd, data->data + got, len - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (len != e->len || got != len ||
+	    blk_verify(cl_meta_key(fs->meta), data->data, len, &e->id))
+		return -EBADMSG;
+	data->len = len;
+	return 0;
+}
+
+/* Reads block e from server addr over TCP into data (the block at
+ * data->data + *off), verified. */
+static int fetch_remote(struct cl_files *fs, const char *addr, const struct cl_bent *e,
+			struct proto_wbuf *data, size_t *off)
+{
+	uint32_t len;
+	int r;
+
+	r = cl_chunk_get(fs->chunk, addr, &e->id, data, off, &len);
+	if (!r && (len != e->len ||
+		   blk_verify(cl_meta_key(fs->meta), data->data + *off, len, &e->id)))
+		r = -EBADMSG;
+	return r;
+}
+
+/* What a failed local read says: -ENOENT or -EIO are the server's own
+ * answer about its copy (TCP would say the same), so the copy is bad; the
+ * rest (not on this host, a socket error, bytes that did not verify) leave
+ * the copy to be read over TCP, where the server checks it too. */
+static int local_failed(const struct cl_bent *e, const char *addr, int r)
+{
+	char hex[BLK_ID_HEX_LEN + 1];
+
+	if (r == -ENOENT || r == -EIO)
+		return 1;
+	blk_id_format(&e->id, hex);
+	if (r == -EBADMSG) {
+		log_warn("block %s from %s's local socket did not verify: reading it over TCP",
+			 hex, addr);
+	} else if (r != -EREMOTE) {
+		log_warn("block %s: %s's local socket: %s: reading it over TCP", hex, addr,
+			 strerror(-r));
+	}
+	return 0;
+}
+
 /* Gets block e into the cache and, when out is given, into out (bs bytes;
- * NULL for a prefetch). Tries each replica in turn; a copy that is missing
- * or does not verify is reported. 0, or -EIO when no copy was good. */
+ * NULL for a prefetch). Tries the replicas on this host first, then each
+ * over TCP in turn; a copy that is missing or does not verify is reported
+ * and not tried again. 0, or -EIO when no copy was good. */
 static int block_fetch(struct cl_files *fs, const struct cl_bent *e, uint8_t *out)
 {
 	char addr[CL_ADDR_MAX];
 	struct proto_wbuf data;
-	uint32_t len;
-	size_t off;
+	uint32_t bad = 0;
+	size_t off = 0;
 	int rc = -EIO, claimed;
 
 	if (fetch_claim(fs, e, out, &claimed))
 		return 0;
 	proto_wbuf_init(&data);
-	for (uint32_t i = 0; i < e->nsrv; i++) {
-		int r;
+	for (int is_tcp = 0; is_tcp < 2 && rc; is_tcp++) {
+		for (uint32_t i = 0; i < e->nsrv; i++) {
+			int r;
 
-		if (servers_addr(fs, e->srv[i], addr))
-			continue;
-		r = cl_chunk_get(fs->chunk, addr, &e->id, &data, &off, &len);
-		if (!r && (len != e->len ||
-			   blk_verify(cl_meta_key(fs->meta), data.data + off, len, &e->id)))
-			r = -EBADMSG;
-		if (!r) {
-			if (out) {
-				memcpy(out, data.data + off, len);
-				cl_cache_put_own(fs->cache, &e->id, data.data, data.data + off,
-						 len);
+			if ((bad & (1u << i)) || servers_addr(fs, e->srv[i], addr))
+				continue;
+			if (is_tcp) {
+				r = fetch_remote(fs, addr, e, &data, &off);
 			} else {
-				cl_cache_put_ahead(fs->cache, &e->id, data.data, data.data + off,
-						   len);
+				off = 0;
+				r = fetch_local(fs, addr, e, &data);
+				if (r && !local_failed(e, addr, r))
+					continue;
 			}
-			proto_wbuf_init(&data);	/* the cache has it now */
-			rc = 0;
-			break;
+			if (!r) {
+				fetch_keep(fs, e, out, &data, off);
+				atomic_fetch_add(is_tcp ? &fs->nread_remote : &fs->nread_local, 1);
+				rc = 0;
+				break;
+			}
+			log_warn("block read from %s failed: %s", addr, strerror(-r));
+			if (r == -ENOENT || r == -EIO || r == -EBADMSG) {
+				report_bad(fs, &e->id, e->srv[i]);
+				bad |= 1u << i;
+			}
 		}
-		log_warn("block read from %s failed: %s", addr, strerror(-r));
-		if (r == -ENOENT || r == -EIO || r == -EBADMSG)
-			report_bad(fs, &e->id, e->srv[i]);
 	}
 	proto_wbuf_free(&data);
 	if (claimed)
@@ -815,6 +906,9 @@ void cl_files_free(struct cl_files *fs)
 	pthread_mutex_unlock(&fs->mu);
 	for (int i = 0; i < fs->nworkers; i++)
 		pthread_join(fs->workers[i], NULL);
+	log_info("blocks fetched: %llu from chunk servers on this host, %llu over TCP",
+		 (unsigned long long)atomic_load(&fs->nread_local),
+		 (unsigned long long)atomic_load(&fs->nread_remote));
 	for (int b = 0; b < CL_FILE_BUCKETS; b++) {
 		while (fs->table[b]) {
 			struct cl_file *f = fs->table[b];

@@ -5,6 +5,7 @@
 #define CASFS_CL_FILE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "client/cl_file.h"
 
@@ -112,6 +113,9 @@ struct cl_files {
 	pthread_cond_t fetch_cond;
 	struct blk_id fetching[CL_FETCHING_MAX];
 	int nfetching;
+	/* Blocks fetched from a chunk server's file on this host, and over
+	 * TCP: logged at unmount. */
+	atomic_uint_fast64_t nread_local, nread_remote;
 };
 
 /* Block map of an open inode (f->mu held). */

@@ -48,6 +48,7 @@ struct mnt_conf {
 	double entry_timeout;
 	int direct;
 	int writeback;
+	int nolocal;
 	unsigned int workers;
 	int foreground;
 	int debug;
@@ -68,6 +69,7 @@ static const struct fuse_opt mnt_opt_spec[] = {
 	MNT_OPT("entry_timeout=%lf", entry_timeout, 0),
 	MNT_OPT("direct", direct, 1),
 	MNT_OPT("writeback", writeback, 1),
+	MNT_OPT("nolocal", nolocal, 1),
 	MNT_OPT("workers=%u", workers, 0),
 	FUSE_OPT_KEY("-f", KEY_FG),
 	FUSE_OPT_KEY("-d", KEY_DEBUG),
@@ -97,6 +99,8 @@ static void usage(FILE *out)
 		"  -o writeback        kernel writeback cache: faster small writes, but\n"
 		"                      size changes by other clients are not seen while\n"
 		"                      the kernel caches the inode (single-client use)\n"
+		"  -o nolocal          read every block over TCP, also from chunk servers\n"
+		"                      on this host (which otherwise hand over the file)\n"
 		"  -o auth_key=KEY     metad's auth_key\n"
 		"  -o log_level=L      error|warn|info|debug (default warn)\n"
 		"  -o workers=N        upload/prefetch threads (default 4)\n"
@@ -378,6 +382,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	chunk = cl_chunk_new(conf.auth_key, cl_meta_cluster(ctx.meta));
+	cl_chunk_set_local_reads(chunk, !conf.nolocal);
 	cache = cl_cache_new(cache_size);
 	ctx.files = cl_files_new(ctx.meta, chunk, cache,
 				 conf.workers ? (int)conf.workers : MNT_WORKERS_DEFAULT, write_cache);

@@ -56,6 +56,7 @@ static const struct msg_info msg_table[] = {
 	{ MSG_BLK_GET, "BLK_GET", "k44", "d" },
 	{ MSG_BLK_SYNC, "BLK_SYNC", "[k]", "" },
 	{ MSG_BLK_HAVE, "BLK_HAVE", "[k]", "[1]" },
+	{ MSG_BLK_OPEN, "BLK_OPEN", "k", "4" },
 
 	{ MSG_ADM_STATUS, "ADM_STATUS", "", "u44488888888888" },
 	{ MSG_ADM_CS_LIST, "ADM_CS_LIST", "", "[4s18888488[s]]" },

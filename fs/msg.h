@@ -71,6 +71,7 @@ enum msg_type {
 	MSG_BLK_GET = 81,
 	MSG_BLK_SYNC = 82,
 	MSG_BLK_HAVE = 83,
+	MSG_BLK_OPEN = 84,	/* local socket only: the reply carries the file */
 
 	/* administration: casfs CLI -> metad */
 	MSG_ADM_STATUS = 100,

@@ -1,7 +1,9 @@
 /* net: the few socket operations every part needs, with the error
  * conventions of the rest of the code (0 or -errno). Connections are plain
  * TCP; frames are written with one write where possible so small requests
- * leave in one segment (TCP_NODELAY is on everywhere). */
+ * leave in one segment (TCP_NODELAY is on everywhere). Local sockets (Unix,
+ * abstract names) carry the same frames plus descriptors, for peers on one
+ * host. */
 #include "net.h"
 
 #include <arpa/inet.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -185,15 +188,12 @@ int net_write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int net_frame_read(int fd, uint32_t max_len, struct proto_hdr *h, struct proto_wbuf *payload)
+/* Decodes header hb and reads the payload it announces. */
+static int frame_payload(int fd, const uint8_t *hb, uint32_t max_len, struct proto_hdr *h,
+			 struct proto_wbuf *payload)
 {
-	uint8_t hb[PROTO_HDR_SIZE];
-	int rc;
+	int rc = proto_hdr_decode(hb, max_len, h);
 
-	rc = net_read_full(fd, hb, sizeof(hb));
-	if (rc)
-		return rc;
-	rc = proto_hdr_decode(hb, max_len, h);
 	if (rc)
 		return rc;
 	proto_wbuf_reset(payload);
@@ -203,6 +203,15 @@ int net_frame_read(int fd, uint32_t max_len, struct proto_hdr *h, struct proto_w
 	}
 	payload->len = h->len;
 	return h->len ? net_read_full(fd, payload->data, h->len) : 0;
+}
+
+int net_frame_read(int fd, uint32_t max_len, struct proto_hdr *h, struct proto_wbuf *payload)
+{
+	uint8_t hb[PROTO_HDR_SIZE];
+	int rc;
+
+	rc = net_read_full(fd, hb, sizeof(hb));
+	return rc ? rc : frame_payload(fd, hb, max_len, h, payload);
 }
 
 /* Small frames (replies, requests) fit many to a read; a larger one grows
@@ -284,4 +293,136 @@ int net_rbuf_has_frame(const struct net_rbuf *rb)
 int net_frame_write(int fd, const struct proto_wbuf *frame)
 {
 	return net_write_full(fd, frame->data, frame->len);
+}
+
+/* A Unix stream socket, and name's address in the abstract namespace. */
+static int local_socket(const char *name, struct sockaddr_un *un, socklen_t *len, int *s)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > NET_LOCAL_NAME_MAX || n + 1 > sizeof(un->sun_path))
+		return -ENAMETOOLONG;
+	memset(un, 0, sizeof(*un));
+	un->sun_family = AF_UNIX;
+	memcpy(un->sun_path + 1, name, n);	/* sun_path[0] = 0: abstract */
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	*s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	return *s < 0 ? -errno : 0;
+}
+
+int net_local_listen(const char *name, int backlog, int *fd)
+{
+	struct sockaddr_un un;
+	socklen_t len;
+	int s, rc;
+
+	rc = local_socket(name, &un, &len, &s);
+	if (!rc && (bind(s, (struct sockaddr *)&un, len) < 0 || listen(s, backlog) < 0)) {
+		rc = -errno;
+		close(s);
+	}
+	if (!rc)
+		*fd = s;
+	return rc;
+}
+
+int net_local_connect(const char *name, int *fd)
+{
+	struct sockaddr_un un;
+	socklen_t len;
+	int s, rc;
+
+	rc = local_socket(name, &un, &len, &s);
+	if (!rc && connect(s, (struct sockaddr *)&un, len) < 0) {
+		rc = -errno;
+		close(s);
+	}
+	if (!rc)
+		*fd = s;
+	return rc;
+}
+
+int net_frame_write_fd(int fd, const struct proto_wbuf *frame, int pass)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = { .iov_base = frame->data, .iov_len = frame->len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	memset(&ctl, 0, sizeof(ctl));
+	m.msg_control = ctl.buf;
+	m.msg_controllen = sizeof(ctl.buf);
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &pass, sizeof(int));
+	do
+		n = sendmsg(fd, &m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	/* the descriptor went with the first byte; the rest goes plainly */
+	return net_write_full(fd, frame->data + n, frame->len - (size_t)n);
+}
+
+/* Takes the descriptors of one control message: the first into *passed
+ * (if still empty), the rest closed. */
+static void local_take_fds(struct msghdr *m, int *passed)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		size_t n;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int got;
+
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*passed < 0)
+				*passed = got;
+			else
+				close(got);
+		}
+	}
+}
+
+int net_frame_read_fd(int fd, uint32_t max_len, struct proto_hdr *h, struct proto_wbuf *payload,
+		      int *passed)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} ctl;
+	uint8_t hb[PROTO_HDR_SIZE];
+	struct iovec iov = { .iov_base = hb, .iov_len = sizeof(hb) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+	int rc;
+
+	*passed = -1;
+	m.msg_control = ctl.buf;
+	m.msg_controllen = sizeof(ctl.buf);
+	do
+		n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	local_take_fds(&m, passed);
+	if (n == 0)
+		rc = -ECONNRESET;
+	else
+		rc = net_read_full(fd, hb + n, sizeof(hb) - (size_t)n);
+	if (!rc)
+		rc = frame_payload(fd, hb, max_len, h, payload);
+	if (rc && *passed >= 0) {
+		close(*passed);
+		*passed = -1;
+	}
+	return rc;
 }

@@ -43,4 +43,22 @@ int net_rbuf_has_frame(const struct net_rbuf *rb);
 /* Writes a frame built with proto_frame_begin/finish. */
 int net_frame_write(int fd, const struct proto_wbuf *frame);
 
+/* Local sockets: Unix stream sockets in the abstract namespace, which
+ * belongs to the network namespace, so a peer that reaches one runs on the
+ * same host as its owner. The name is printf'ed from NET_LOCAL_CHUNKD and
+ * a chunk server's registered address. */
+#define NET_LOCAL_CHUNKD "casfs-chunkd/%s"
+#define NET_LOCAL_NAME_MAX 100
+/* -EADDRINUSE when another process holds the name. */
+int net_local_listen(const char *name, int backlog, int *fd);
+/* -ECONNREFUSED when nobody listens on name. */
+int net_local_connect(const char *name, int *fd);
+/* Writes frame with one descriptor riding along (SCM_RIGHTS). */
+int net_frame_write_fd(int fd, const struct proto_wbuf *frame, int pass);
+/* net_frame_read for a frame that may carry a descriptor: *passed gets it
+ * (the caller closes it), or -1 when none came. Extra descriptors a
+ * misbehaving peer sends are closed. */
+int net_frame_read_fd(int fd, uint32_t max_len, struct proto_hdr *h, struct proto_wbuf *payload,
+		      int *passed);
+
 #endif

@@ -776,7 +776,7 @@ static int cmd_flags(void)
 /* Unknown types answer -EPROTO and leave the connection usable. */
 static int cmd_types(void)
 {
-	static const uint16_t types[] = { 0, 3, 9, 33, 39, 45, 59, 67, 79, 84, 99, 107, 255,
+	static const uint16_t types[] = { 0, 3, 9, 33, 39, 45, 59, 67, 79, 85, 99, 107, 255,
 					  1000, 4096, 65535 };
 	struct g_conn c;
 	uint8_t junk[32];

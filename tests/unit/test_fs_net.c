@@ -70,6 +70,92 @@ static void test_connect_and_frames(void **state)
 	proto_wbuf_free(&w);
 }
 
+/* A name no other test run can hold: the abstract namespace is shared by
+ * every process of the network namespace. */
+static void local_name(char *out, size_t len, const char *what)
+{
+	snprintf(out, len, "casfs-test/%d/%s", (int)getpid(), what);
+}
+
+static void test_local_names(void **state)
+{
+	char name[NET_LOCAL_NAME_MAX + 2];
+	int lfd, fd;
+
+	(void)state;
+	local_name(name, sizeof(name), "names");
+	assert_int_equal(net_local_connect(name, &fd), -ECONNREFUSED);
+	assert_int_equal(net_local_listen(name, 4, &lfd), 0);
+	/* a second owner of the name is refused: a chunk server that finds
+	 * its name taken reads over TCP instead */
+	assert_int_equal(net_local_listen(name, 4, &fd), -EADDRINUSE);
+	close(lfd);
+	/* the name goes with the socket: no file left behind to clean up */
+	assert_int_equal(net_local_listen(name, 4, &lfd), 0);
+	close(lfd);
+	memset(name, 'x', NET_LOCAL_NAME_MAX + 1);
+	name[NET_LOCAL_NAME_MAX + 1] = 0;
+	assert_int_equal(net_local_listen(name, 4, &lfd), -ENAMETOOLONG);
+	assert_int_equal(net_local_connect("", &fd), -ENAMETOOLONG);
+}
+
+/* A pipe's read end sent with a frame; whether what comes out of the
+ * received descriptor is what went into the pipe. */
+static void test_local_frame_fd(void **state)
+{
+	struct proto_wbuf w, payload;
+	struct proto_hdr h;
+	char name[NET_LOCAL_NAME_MAX + 1], got[8] = { 0 };
+	int lfd, cfd, sfd, p[2], passed;
+
+	(void)state;
+	proto_wbuf_init(&w);
+	proto_wbuf_init(&payload);
+	local_name(name, sizeof(name), "fd");
+	assert_int_equal(net_local_listen(name, 4, &lfd), 0);
+	assert_int_equal(net_local_connect(name, &cfd), 0);
+	sfd = accept(lfd, NULL, NULL);
+	assert_true(sfd >= 0);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "block", 5), 5);
+	close(p[1]);
+
+	proto_reply_begin(&w, MSG_BLK_OPEN, 9, 0);
+	proto_put_u32(&w, 5);
+	assert_int_equal(proto_frame_finish(&w), 0);
+	assert_int_equal(net_frame_write_fd(sfd, &w, p[0]), 0);
+	close(p[0]);
+	assert_int_equal(net_frame_read_fd(cfd, PROTO_FRAME_MAX, &h, &payload, &passed), 0);
+	assert_int_equal(h.type, MSG_BLK_OPEN);
+	assert_int_equal(h.reqid, 9);
+	assert_int_equal(msg_check(h.type, 1, payload.data, payload.len), 0);
+	assert_true(passed >= 0);
+	assert_int_equal(read(passed, got, sizeof(got)), 5);
+	assert_memory_equal(got, "block", 5);
+	assert_true(fcntl(passed, F_GETFD) & FD_CLOEXEC);
+	close(passed);
+
+	/* a frame without one says so */
+	assert_int_equal(net_frame_write(sfd, &w), 0);
+	assert_int_equal(net_frame_read_fd(cfd, PROTO_FRAME_MAX, &h, &payload, &passed), 0);
+	assert_int_equal(passed, -1);
+
+	/* a frame cut short delivers no descriptor to leak */
+	assert_int_equal(pipe(p), 0);
+	w.len = PROTO_HDR_SIZE + 2;
+	assert_int_equal(net_frame_write_fd(sfd, &w, p[0]), 0);
+	close(p[0]);
+	close(p[1]);
+	close(sfd);
+	assert_int_equal(net_frame_read_fd(cfd, PROTO_FRAME_MAX, &h, &payload, &passed),
+			 -ECONNRESET);
+	assert_int_equal(passed, -1);
+	close(cfd);
+	close(lfd);
+	proto_wbuf_free(&payload);
+	proto_wbuf_free(&w);
+}
+
 static void test_refused(void **state)
 {
 	char addr[64];
@@ -238,6 +324,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_read_timeout),
 		cmocka_unit_test(test_write_to_closed),
 		cmocka_unit_test(test_rbuf_frames),
+		cmocka_unit_test(test_local_names),
+		cmocka_unit_test(test_local_frame_fd),
 	};
 
 	if (argc > 1)
