@@ -992,6 +992,19 @@ static struct cl_dcache *chg_begin(fuse_req_t req)
 	return d;
 }
 
+/* For calls that change something only sometimes (a truncating open, a
+ * writable handle's flush): NULL, for chg_end_if, when this one does not. */
+static struct cl_dcache *chg_begin_if(fuse_req_t req, int is_change)
+{
+	return is_change ? chg_begin(req) : NULL;
+}
+
+static void chg_end_if(struct cl_dcache *d)
+{
+	if (d)
+		cl_dcache_change_end(d);
+}
+
 static void chg_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			struct fuse_file_info *fi)
 {
@@ -1072,14 +1085,10 @@ static void chg_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
  * may commit writes; a reader's must not drop every listing. */
 static void chg_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cl_dcache *d = ctx_of(req)->dcache;
-	int is_change = (fi->flags & O_TRUNC) != 0;
+	struct cl_dcache *d = chg_begin_if(req, (fi->flags & O_TRUNC) != 0);
 
-	if (is_change)
-		cl_dcache_change_begin(d);
 	mnt_open(req, ino, fi);
-	if (is_change)
-		cl_dcache_change_end(d);
+	chg_end_if(d);
 }
 
 static int may_write(const struct fuse_file_info *fi)
@@ -1089,26 +1098,18 @@ static int may_write(const struct fuse_file_info *fi)
 
 static void chg_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cl_dcache *d = ctx_of(req)->dcache;
-	int is_change = may_write(fi);
+	struct cl_dcache *d = chg_begin_if(req, may_write(fi));
 
-	if (is_change)
-		cl_dcache_change_begin(d);
 	mnt_flush(req, ino, fi);
-	if (is_change)
-		cl_dcache_change_end(d);
+	chg_end_if(d);
 }
 
 static void chg_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cl_dcache *d = ctx_of(req)->dcache;
-	int is_change = may_write(fi);
+	struct cl_dcache *d = chg_begin_if(req, may_write(fi));
 
-	if (is_change)
-		cl_dcache_change_begin(d);
 	mnt_release(req, ino, fi);
-	if (is_change)
-		cl_dcache_change_end(d);
+	chg_end_if(d);
 }
 
 static void chg_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
