@@ -37,9 +37,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
+#include "client/cl_ntab.h"
 #include "fs/xmalloc.h"
 
 #define CL_DCACHE_SLOTS 256
@@ -49,18 +49,11 @@
 /* A directory found too big is not fetched again for this long. */
 #define CL_DCACHE_BIG_HOLD_S 60.0
 
-struct cl_dname {
-	struct cl_dname *next;
-	struct casfs_attr a;
-	char name[];
-};
-
 struct cl_dlist {
 	uint64_t dir;
 	uint64_t gen;		/* cl_dcache's gen when the fetch was granted */
 	double fetched;		/* when the fetch was granted (monotonic s) */
-	uint32_t n, nbuckets;
-	struct cl_dname **buckets;
+	struct cl_ntab names;	/* each with its struct casfs_attr */
 };
 
 struct cl_dslot {
@@ -90,29 +83,11 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static uint32_t name_hash(const char *name)
-{
-	uint32_t h = 2166136261u;
-
-	while (*name)
-		h = (h ^ (uint8_t)*name++) * 16777619u;
-	return h;
-}
-
 static void dlist_free(struct cl_dlist *l)
 {
 	if (!l)
 		return;
-	for (uint32_t i = 0; i < l->nbuckets; i++) {
-		struct cl_dname *e = l->buckets[i], *next;
-
-		for (; e; e = next) {
-			next = e->next;
-			free(e);
-		}
-	}
-	free(l->buckets);
-	l->buckets = NULL;
+	cl_ntab_clear(&l->names);
 	free(l);
 }
 
@@ -173,18 +148,16 @@ int cl_dcache_lookup(struct cl_dcache *d, uint64_t dir, const char *name, struct
 		     double *ttl_s)
 {
 	struct cl_dlist *l;
-	struct cl_dname *e = NULL;
+	struct casfs_attr *e;
 	int rc = -EAGAIN;
 
 	pthread_mutex_lock(&d->mu);
 	l = list_fresh(d, dir, now_s(), ttl_s);
 	if (l) {
-		for (e = l->buckets[name_hash(name) % l->nbuckets]; e; e = e->next)
-			if (!strcmp(e->name, name))
-				break;
+		e = cl_ntab_find(&l->names, name);
 		rc = e ? 0 : -ENOENT;
 		if (e)
-			*a = e->a;
+			*a = *e;
 	}
 	pthread_mutex_unlock(&d->mu);
 	return rc;
@@ -207,8 +180,7 @@ struct cl_dlist *cl_dcache_want(struct cl_dcache *d, uint64_t dir)
 		l->dir = dir;
 		l->gen = d->gen;
 		l->fetched = now;
-		l->nbuckets = 64;
-		l->buckets = xcalloc(l->nbuckets, sizeof(*l->buckets));
+		cl_ntab_init(&l->names, sizeof(struct casfs_attr));
 		s->is_fetching = 1;
 	}
 	s->miss_dir = dir;
@@ -218,44 +190,14 @@ struct cl_dlist *cl_dcache_want(struct cl_dcache *d, uint64_t dir)
 	return l;
 }
 
-static void dlist_grow(struct cl_dlist *l)
-{
-	uint32_t nb = l->nbuckets * 4;
-	struct cl_dname **b = xcalloc(nb, sizeof(*b));
-
-	for (uint32_t i = 0; i < l->nbuckets; i++) {
-		struct cl_dname *e = l->buckets[i], *next;
-
-		for (; e; e = next) {
-			uint32_t h = name_hash(e->name) % nb;
-
-			next = e->next;
-			e->next = b[h];
-			b[h] = e;
-		}
-	}
-	free(l->buckets);
-	l->buckets = b;
-	l->nbuckets = nb;
-}
-
 int cl_dcache_fill(struct cl_dlist *l, const char *name, const struct casfs_attr *a)
 {
-	size_t len = strlen(name);
-	struct cl_dname *e;
-	uint32_t h;
+	struct casfs_attr *e;
 
-	if (l->n >= CL_DCACHE_MAX_NAMES)
+	if (l->names.n >= CL_DCACHE_MAX_NAMES)
 		return -E2BIG;
-	if (l->n >= l->nbuckets)
-		dlist_grow(l);
-	e = xmalloc(sizeof(*e) + len + 1);
-	memcpy(e->name, name, len + 1);
-	e->a = *a;
-	h = name_hash(name) % l->nbuckets;
-	e->next = l->buckets[h];
-	l->buckets[h] = e;
-	l->n++;
+	e = cl_ntab_put(&l->names, name, NULL);
+	*e = *a;
 	return 0;
 }
 
@@ -272,10 +214,10 @@ void cl_dcache_fill_end(struct cl_dcache *d, struct cl_dlist *l, int rc)
 		s->big_at = now_s();
 	}
 	if (!rc && l->gen == d->gen &&
-	    d->names - (s->list ? s->list->n : 0) + l->n <= CL_DCACHE_MAX_TOTAL) {
+	    d->names - (s->list ? s->list->names.n : 0) + l->names.n <= CL_DCACHE_MAX_TOTAL) {
 		old = s->list;
-		d->names -= old ? old->n : 0;
-		d->names += l->n;
+		d->names -= old ? old->names.n : 0;
+		d->names += l->names.n;
 		s->list = l;
 		l = NULL;
 	}

@@ -169,6 +169,7 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
 
 struct list_fetch {
 	struct cl_dlist *list;
+	struct cl_dnset *names;
 	uint64_t cursor;
 	int is_full;
 };
@@ -211,6 +212,33 @@ static int lookup_listed(struct mnt_ctx *c, uint64_t parent, const char *name,
 	return cl_dcache_lookup(c->dcache, parent, name, a, ttl);
 }
 
+static int names_add(void *ud, uint64_t next, const char *name, const struct casfs_attr *a)
+{
+	struct list_fetch *nf = ud;
+
+	(void)a;
+	nf->cursor = next;
+	nf->is_full = cl_dnames_fill(nf->names, name) != 0;
+	return nf->is_full;
+}
+
+/* After metad answered that a name is not in dir: fetches dir's names
+ * when a writer seems to be at work there (cl_dnames), so that the
+ * LOOKUPs before its next creates need no round trip. */
+static void names_fetch(struct mnt_ctx *c, uint64_t dir)
+{
+	struct list_fetch nf = { .names = cl_dnames_want(c->dnames, dir) };
+	int rc, eof = 0;
+
+	if (!nf.names)
+		return;
+	do {
+		rc = cl_ns_readdir(c->meta, dir, nf.cursor, CL_DNAMES_PAGE, names_add, &nf,
+				   &eof);
+	} while (!rc && !eof && !nf.is_full);
+	cl_dnames_fill_end(c->dnames, nf.names, rc ? rc : nf.is_full ? -E2BIG : 0);
+}
+
 static void mnt_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mnt_ctx *c = ctx_of(req);
@@ -221,9 +249,13 @@ static void mnt_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (name_bad(req, name))
 		return;
 	rc = lookup_listed(c, ino_in(c, parent), name, &a, &ttl);
+	if (rc == -EAGAIN)
+		rc = cl_dnames_absent(c->dnames, ino_in(c, parent), name, &ttl);
 	if (rc == -EAGAIN) {
 		ttl = ttl_any(c);
 		rc = cl_ns_lookup(c->meta, ino_in(c, parent), name, &a);
+		if (rc == -ENOENT)
+			names_fetch(c, ino_in(c, parent));
 	}
 	if (rc == -ENOENT && c->entry_timeout > 0) {
 		struct fuse_entry_param e;
@@ -344,6 +376,80 @@ static void mnt_readlink(fuse_req_t req, fuse_ino_t ino)
 	buf = NULL;
 }
 
+/* ---- names this mount adds, kept in its directories' name sets ---- */
+
+static void names_adding(struct mnt_ctx *c, uint64_t dir, const char *name)
+{
+	cl_dnames_add(c->dnames, dir, name);
+}
+
+/* An add refused with -EEXIST followed a LOOKUP answered "absent" from
+ * something stale (a name set or the kernel's negative entry): the
+ * directory's set is not to be trusted any more. */
+static void names_added(struct mnt_ctx *c, uint64_t dir, int rc)
+{
+	if (rc == -EEXIST)
+		cl_dnames_drop(c->dnames, dir);
+}
+
+static int in_groups(fuse_req_t req, uint32_t gid)
+{
+	gid_t groups[256];
+	int n = fuse_req_getgroups(req, 256, groups);
+
+	for (int i = 0; i < n && i < 256; i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
+/* open(2)'s permission check of an existing file, which the kernel skips
+ * for a file it believes it has just created. */
+static int may_open_existing(fuse_req_t req, const struct casfs_attr *a, int flags)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	uint32_t want = 0, bits;
+
+	if ((flags & O_ACCMODE) != O_WRONLY)
+		want |= 4;
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
+		want |= 2;
+	if (fc->uid == 0)
+		return 0;
+	if (fc->uid == a->uid)
+		bits = a->mode >> 6;
+	else if (fc->gid == a->gid || in_groups(req, a->gid))
+		bits = a->mode >> 3;
+	else
+		bits = a->mode;
+	return (bits & want) == want ? 0 : -EACCES;
+}
+
+/* CREATE without O_EXCL of a name that exists after all (another mount
+ * created it after this one's answer that it was absent): open it, as
+ * open(2) would have. */
+static int create_existing(fuse_req_t req, uint64_t parent, const char *name,
+			   struct fuse_file_info *fi, struct casfs_attr *a, struct cl_file **f)
+{
+	struct mnt_ctx *c = ctx_of(req);
+	int rc = cl_ns_lookup(c->meta, parent, name, a);
+
+	if (rc)
+		return rc == -ENOENT ? -EEXIST : rc;
+	if (S_ISDIR(a->mode))
+		return -EISDIR;
+	if (!S_ISREG(a->mode))
+		return -EEXIST;
+	rc = may_open_existing(req, a, fi->flags);
+	if (rc)
+		return rc;
+	rc = cl_file_open(c->files, a->ino, (uint32_t)fi->flags & ~(uint32_t)(O_CREAT | O_EXCL), a,
+			  f);
+	if (!rc)
+		cl_file_overlay(c->files, a);
+	return rc;
+}
+
 static void mnt_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      dev_t rdev)
 {
@@ -354,10 +460,12 @@ static void mnt_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 	if (name_bad(req, name))
 		return;
+	names_adding(c, ino_in(c, parent), name);
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_ns_mknod(c->meta, ino_in(c, parent), name, mode, (uint32_t)rdev, fc->uid, fc->gid,
 			 &a);
 	cl_dattr_end();
+	names_added(c, ino_in(c, parent), rc);
 	reply_entry(req, rc, &a);
 }
 
@@ -366,14 +474,20 @@ static void mnt_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct mnt_ctx *c = ctx_of(req);
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct casfs_attr a;
+	double sent = cl_dnames_now();
 	int rc;
 
 	if (name_bad(req, name))
 		return;
+	names_adding(c, ino_in(c, parent), name);
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_ns_mkdir(c->meta, ino_in(c, parent), name, S_IFDIR | (mode & 07777), fc->uid,
 			 fc->gid, &a);
 	cl_dattr_end();
+	names_added(c, ino_in(c, parent), rc);
+	/* Before the reply: nobody can add to the new directory yet. */
+	if (!rc)
+		cl_dnames_made(c->dnames, a.ino, sent);
 	reply_entry(req, rc, &a);
 }
 
@@ -388,6 +502,8 @@ static void mnt_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_ns_unlink(c->meta, ino_in(c, parent), name);
 	cl_dattr_end();
+	if (!rc)
+		cl_dnames_remove(c->dnames, ino_in(c, parent), name);
 	fuse_reply_err(req, -rc);
 }
 
@@ -402,6 +518,8 @@ static void mnt_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_ns_rmdir(c->meta, ino_in(c, parent), name);
 	cl_dattr_end();
+	if (!rc)
+		cl_dnames_remove(c->dnames, ino_in(c, parent), name);
 	fuse_reply_err(req, -rc);
 }
 
@@ -414,9 +532,11 @@ static void mnt_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, con
 
 	if (name_bad(req, name))
 		return;
+	names_adding(c, ino_in(c, parent), name);
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_ns_symlink(c->meta, ino_in(c, parent), name, link, fc->uid, fc->gid, &a);
 	cl_dattr_end();
+	names_added(c, ino_in(c, parent), rc);
 	reply_entry(req, rc, &a);
 }
 
@@ -435,9 +555,13 @@ static void mnt_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 	/* One follow-up per call: the source directory; a second target
 	 * directory is simply asked again. */
 	cl_dattr_changed(c->dattr);
+	names_adding(c, ino_in(c, newparent), newname);
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_ns_rename(c->meta, ino_in(c, parent), name, ino_in(c, newparent), newname, flags);
 	cl_dattr_end();
+	names_added(c, ino_in(c, newparent), rc);
+	if (!rc && !(flags & RENAME_EXCHANGE))
+		cl_dnames_remove(c->dnames, ino_in(c, parent), name);
 	if (newparent != parent)
 		cl_dattr_forget(c->dattr, ino_in(c, newparent));
 	fuse_reply_err(req, -rc);
@@ -452,9 +576,11 @@ static void mnt_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	if (name_bad(req, newname))
 		return;
 	cl_dattr_changed(c->dattr);
+	names_adding(c, ino_in(c, newparent), newname);
 	cl_dattr_begin(c->dattr, ino_in(c, newparent));
 	rc = cl_ns_link(c->meta, ino_in(c, ino), ino_in(c, newparent), newname, &a);
 	cl_dattr_end();
+	names_added(c, ino_in(c, newparent), rc);
 	reply_entry(req, rc, &a);
 }
 
@@ -503,10 +629,14 @@ static void mnt_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 
 	if (name_bad(req, name))
 		return;
+	names_adding(c, ino_in(c, parent), name);
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_file_create(c->files, ino_in(c, parent), name, S_IFREG | (mode & 07777), fc->uid,
 			    fc->gid, (uint32_t)fi->flags, &a, &f);
 	cl_dattr_end();
+	names_added(c, ino_in(c, parent), rc);
+	if (rc == -EEXIST && !(fi->flags & O_EXCL))
+		rc = create_existing(req, ino_in(c, parent), name, fi, &a, &f);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;

@@ -8,6 +8,7 @@
 
 #include "client/cl_dattr.h"
 #include "client/cl_dcache.h"
+#include "client/cl_dnames.h"
 #include "client/cl_file.h"
 #include "client/cl_meta.h"
 
@@ -17,6 +18,7 @@ struct mnt_ctx {
 	struct cl_files *files;
 	struct cl_dattr *dattr;		/* directory attributes fetched behind mutations */
 	struct cl_dcache *dcache;	/* directory listings that answer LOOKUPs */
+	struct cl_dnames *dnames;	/* name sets that answer absent names */
 	uint64_t root;			/* metad inode shown as the mount's root */
 	double attr_timeout;
 	double entry_timeout;

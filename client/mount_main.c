@@ -392,6 +392,7 @@ int main(int argc, char **argv)
 	/* A listing's attributes must be no staler than a LOOKUP's. */
 	ctx.dcache = cl_dcache_new(conf.entry_timeout < conf.attr_timeout ? conf.entry_timeout
 									 : conf.attr_timeout);
+	ctx.dnames = cl_dnames_new(conf.entry_timeout);
 	ctx.is_direct = conf.direct;
 	ctx.use_writeback = conf.writeback && !conf.direct;
 
@@ -476,6 +477,8 @@ out:
 	ctx.dattr = NULL;
 	cl_dcache_free(ctx.dcache);
 	ctx.dcache = NULL;
+	cl_dnames_free(ctx.dnames);
+	ctx.dnames = NULL;
 	if (se)
 		fuse_session_destroy(se);
 	daemon_ready(notify_fd, 1);
