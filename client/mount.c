@@ -376,12 +376,8 @@ static void mnt_readlink(fuse_req_t req, fuse_ino_t ino)
 	buf = NULL;
 }
 
-/* ---- names this mount adds, kept in its directories' name sets ---- */
-
-static void names_adding(struct mnt_ctx *c, uint64_t dir, const char *name)
-{
-	cl_dnames_add(c->dnames, dir, name);
-}
+/* ---- adding names: cl_dnames_add goes before each request; a create
+ * that meets a name after all ---- */
 
 /* An add refused with -EEXIST followed a LOOKUP answered "absent" from
  * something stale (a name set or the kernel's negative entry): the
@@ -460,7 +456,7 @@ static void mnt_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 	if (name_bad(req, name))
 		return;
-	names_adding(c, ino_in(c, parent), name);
+	cl_dnames_add(c->dnames, ino_in(c, parent), name);
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_ns_mknod(c->meta, ino_in(c, parent), name, mode, (uint32_t)rdev, fc->uid, fc->gid,
 			 &a);
@@ -479,7 +475,7 @@ static void mnt_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 	if (name_bad(req, name))
 		return;
-	names_adding(c, ino_in(c, parent), name);
+	cl_dnames_add(c->dnames, ino_in(c, parent), name);
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_ns_mkdir(c->meta, ino_in(c, parent), name, S_IFDIR | (mode & 07777), fc->uid,
 			 fc->gid, &a);
@@ -532,7 +528,7 @@ static void mnt_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, con
 
 	if (name_bad(req, name))
 		return;
-	names_adding(c, ino_in(c, parent), name);
+	cl_dnames_add(c->dnames, ino_in(c, parent), name);
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_ns_symlink(c->meta, ino_in(c, parent), name, link, fc->uid, fc->gid, &a);
 	cl_dattr_end();
@@ -555,7 +551,7 @@ static void mnt_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 	/* One follow-up per call: the source directory; a second target
 	 * directory is simply asked again. */
 	cl_dattr_changed(c->dattr);
-	names_adding(c, ino_in(c, newparent), newname);
+	cl_dnames_add(c->dnames, ino_in(c, newparent), newname);
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_ns_rename(c->meta, ino_in(c, parent), name, ino_in(c, newparent), newname, flags);
 	cl_dattr_end();
@@ -576,7 +572,7 @@ static void mnt_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	if (name_bad(req, newname))
 		return;
 	cl_dattr_changed(c->dattr);
-	names_adding(c, ino_in(c, newparent), newname);
+	cl_dnames_add(c->dnames, ino_in(c, newparent), newname);
 	cl_dattr_begin(c->dattr, ino_in(c, newparent));
 	rc = cl_ns_link(c->meta, ino_in(c, ino), ino_in(c, newparent), newname, &a);
 	cl_dattr_end();
@@ -629,7 +625,7 @@ static void mnt_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 
 	if (name_bad(req, name))
 		return;
-	names_adding(c, ino_in(c, parent), name);
+	cl_dnames_add(c->dnames, ino_in(c, parent), name);
 	cl_dattr_begin(c->dattr, ino_in(c, parent));
 	rc = cl_file_create(c->files, ino_in(c, parent), name, S_IFREG | (mode & 07777), fc->uid,
 			    fc->gid, (uint32_t)fi->flags, &a, &f);
