@@ -14,8 +14,14 @@
  * whose local socket refused is not tried again for CL_CHUNK_REMOTE_MS, so
  * remote servers cost one failed connect() now and then.
  *
- * Locking: mu guards the idle list and the remote table; connections in use
- * belong to the calling thread.
+ * A server that cannot be reached over TCP is logged once when it goes and
+ * once when it answers again, and for CL_CHUNK_DOWN_MS after each failure
+ * cl_chunk_is_down() says so, so that readers try its copies last instead
+ * of waiting on it (and logging) for every block until metad stops naming
+ * it.
+ *
+ * Locking: mu guards the idle list and the remote and down tables;
+ * connections in use belong to the calling thread.
  */
 #include "client/cl_chunk.h"
 
@@ -46,6 +52,9 @@
 #define CL_CHUNK_REMOTE_MS 30000
 /* Addresses remembered as remote; past it the oldest entry is reused. */
 #define CL_CHUNK_REMOTE_MAX 64
+/* A server that could not be reached is read last this long (metad takes
+ * ~10 s to mark a dead server down and stop naming it in block maps). */
+#define CL_CHUNK_DOWN_MS 10000
 
 struct cl_conn {
 	int fd;
@@ -54,6 +63,8 @@ struct cl_conn {
 	struct cl_conn *next;
 };
 
+/* An address and until when it holds: the remote table (local socket
+ * refused) and the down table (not reachable at all). */
 struct cl_remote {
 	char addr[CL_ADDR_MAX];
 	int64_t until_ms;
@@ -68,6 +79,7 @@ struct cl_chunk {
 	size_t nidle;
 	uint64_t next_reqid;
 	struct cl_remote remote[CL_CHUNK_REMOTE_MAX];
+	struct cl_remote down[CL_CHUNK_REMOTE_MAX];
 };
 
 struct cl_chunk *cl_chunk_new(const char *auth, const struct casfs_uuid *cluster)
@@ -163,46 +175,81 @@ static int64_t chunk_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* addr's entry in the remote table, or NULL (mu held). */
-static struct cl_remote *remote_find(struct cl_chunk *c, const char *addr)
+/* addr's entry in table t, or NULL (mu held). */
+static struct cl_remote *table_find(struct cl_remote *t, const char *addr)
 {
 	for (int i = 0; i < CL_CHUNK_REMOTE_MAX; i++)
-		if (!strcmp(c->remote[i].addr, addr))
-			return &c->remote[i];
+		if (!strcmp(t[i].addr, addr))
+			return &t[i];
 	return NULL;
 }
 
-static int is_remote(struct cl_chunk *c, const char *addr)
+/* Whether addr's entry in t holds now. */
+static int table_holds(struct cl_chunk *c, struct cl_remote *t, const char *addr)
 {
 	struct cl_remote *r;
-	int remote;
+	int holds;
 
 	pthread_mutex_lock(&c->mu);
-	r = remote_find(c, addr);
-	remote = r && r->until_ms > chunk_now_ms();
+	r = table_find(t, addr);
+	holds = r && r->until_ms > chunk_now_ms();
 	pthread_mutex_unlock(&c->mu);
-	return remote;
+	return holds;
 }
 
-/* Takes addr for remote for a while; whether it was known already. */
-static int remote_note(struct cl_chunk *c, const char *addr)
+/* Enters addr in t for ms from now (the oldest entry makes room); whether
+ * it held already. */
+static int table_note(struct cl_chunk *c, struct cl_remote *t, const char *addr, int64_t ms)
 {
+	int64_t now = chunk_now_ms();
 	struct cl_remote *r;
-	int known;
+	int held;
 
 	pthread_mutex_lock(&c->mu);
-	r = remote_find(c, addr);
-	known = r != NULL;
+	r = table_find(t, addr);
+	held = r && r->until_ms > now;
 	if (!r) {
-		r = &c->remote[0];
+		r = &t[0];
 		for (int i = 1; i < CL_CHUNK_REMOTE_MAX; i++)
-			if (c->remote[i].until_ms < r->until_ms)
-				r = &c->remote[i];
+			if (t[i].until_ms < r->until_ms)
+				r = &t[i];
 	}
 	snprintf(r->addr, sizeof(r->addr), "%s", addr);
-	r->until_ms = chunk_now_ms() + CL_CHUNK_REMOTE_MS;
+	r->until_ms = now + ms;
 	pthread_mutex_unlock(&c->mu);
-	return known;
+	return held;
+}
+
+/* Removes addr from t; whether it was there. */
+static int table_drop(struct cl_chunk *c, struct cl_remote *t, const char *addr)
+{
+	struct cl_remote *r;
+
+	pthread_mutex_lock(&c->mu);
+	r = table_find(t, addr);
+	if (r)
+		memset(r, 0, sizeof(*r));
+	pthread_mutex_unlock(&c->mu);
+	return r != NULL;
+}
+
+int cl_chunk_is_down(struct cl_chunk *c, const char *addr)
+{
+	return table_holds(c, c->down, addr);
+}
+
+/* The outcome of a call to addr over TCP: a server that could not be
+ * reached is logged once, when it goes, and once when it answers again,
+ * not once per block while it stays away. */
+static void down_track(struct cl_chunk *c, const char *addr, int answered, int rc)
+{
+	if (answered) {
+		if (table_drop(c, c->down, addr))
+			log_info("chunk server %s answers again", addr);
+	} else if (!table_note(c, c->down, addr, CL_CHUNK_DOWN_MS)) {
+		log_warn("chunk server %s unreachable: %s; its copies are tried last for %d s",
+			 addr, strerror(-rc), CL_CHUNK_DOWN_MS / 1000);
+	}
 }
 
 static int conn_connect(const char *addr, int is_local, int *fd)
@@ -311,12 +358,13 @@ static int chunk_call(struct cl_chunk *c, const char *addr, struct proto_wbuf *r
 	for (int attempt = 0; attempt < 2; attempt++) {
 		rc = conn_get(c, addr, 0, &k, &pooled);
 		if (rc)
-			return rc;
+			break;
 		rc = conn_call(k, req, rep, &broken, NULL);
 		conn_put(c, k, broken);
 		if (!broken || !pooled)
 			break;
 	}
+	down_track(c, addr, !broken, rc);
 	if (answered)
 		*answered = !broken;
 	return rc;
@@ -349,10 +397,11 @@ int cl_chunk_put(struct cl_chunk *c, const struct blk_id *id, uint32_t flags,
 	proto_put_bytes(&req, data, len);
 	rc = chunk_call(c, chain[0].addr, &req, &rep, &answered);
 	if (rc) {
-		log_warn("chunkd %s: BLK_PUT failed: %s", chain[0].addr, strerror(-rc));
 		/* A failed reply means the receiver's own copy failed; the rest
-		 * of the chain is unknown. */
+		 * of the chain is unknown. (A receiver not reached at all was
+		 * logged by chunk_call, once while it stays away.) */
 		if (answered) {
+			log_warn("chunkd %s: BLK_PUT failed: %s", chain[0].addr, strerror(-rc));
 			status[0] = rc;
 			rc = 0;
 		}
@@ -461,7 +510,7 @@ int cl_chunk_open(struct cl_chunk *c, const char *addr, const struct blk_id *id,
 	int rc, pooled, broken = 1;
 
 	*fd = -1;
-	if (!c->is_local_reads || is_remote(c, addr))
+	if (!c->is_local_reads || table_holds(c, c->remote, addr))
 		return -EREMOTE;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		rc = conn_get(c, addr, 1, &k, &pooled);
@@ -476,7 +525,7 @@ int cl_chunk_open(struct cl_chunk *c, const char *addr, const struct blk_id *id,
 		/* nobody listens (a remote server), or the socket does not
 		 * work for us (a mount run by another user is refused): TCP
 		 * for a while, said once per server */
-		if (!remote_note(c, addr) && rc != -ECONNREFUSED)
+		if (!table_note(c, c->remote, addr, CL_CHUNK_REMOTE_MS) && rc != -ECONNREFUSED)
 			log_warn("chunkd %s: local socket: %s: reading over TCP", addr,
 				 strerror(-rc));
 		return -EREMOTE;

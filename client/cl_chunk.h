@@ -44,6 +44,9 @@ int cl_chunk_get(struct cl_chunk *c, const char *addr, const struct blk_id *id,
  * with cl_chunk_get. -ENOENT, -EIO, or a connection error otherwise. */
 int cl_chunk_open(struct cl_chunk *c, const char *addr, const struct blk_id *id, int *fd,
 		  uint32_t *len);
+/* Whether the server at addr failed to answer over TCP in the last few
+ * seconds (its copies are best tried last). */
+int cl_chunk_is_down(struct cl_chunk *c, const char *addr);
 /* Local reads are on by default; off, cl_chunk_open always says -EREMOTE. */
 void cl_chunk_set_local_reads(struct cl_chunk *c, int on);
 /* Asks addr to make ids[0..n) durable. */

@@ -507,26 +507,44 @@ static int local_failed(const struct cl_bent *e, const char *addr, int r)
 	return 0;
 }
 
+/* The replicas of e on servers that did not answer lately, as a mask:
+ * those are tried last. */
+static uint32_t replicas_late(struct cl_files *fs, const struct cl_bent *e)
+{
+	char addr[CL_ADDR_MAX];
+	uint32_t late = 0;
+
+	for (uint32_t i = 0; i < e->nsrv; i++)
+		if (!servers_addr(fs, e->srv[i], addr) && cl_chunk_is_down(fs->chunk, addr))
+			late |= 1u << i;
+	return late;
+}
+
 /* Gets block e into the cache and, when out is given, into out (bs bytes;
  * NULL for a prefetch). Tries the replicas on this host first, then each
- * over TCP in turn; a copy that is missing or does not verify is reported
- * and not tried again. 0, or -EIO when no copy was good. */
+ * over TCP in turn, those on servers that did not answer lately after all
+ * the others; a copy that is missing or does not verify is reported and
+ * not tried again. 0, or -EIO when no copy was good. */
 static int block_fetch(struct cl_files *fs, const struct cl_bent *e, uint8_t *out)
 {
 	char addr[CL_ADDR_MAX];
 	struct proto_wbuf data;
-	uint32_t bad = 0;
+	uint32_t bad = 0, late = replicas_late(fs, e);
 	size_t off = 0;
 	int rc = -EIO, claimed;
 
 	if (fetch_claim(fs, e, out, &claimed))
 		return 0;
 	proto_wbuf_init(&data);
-	for (int is_tcp = 0; is_tcp < 2 && rc; is_tcp++) {
+	for (int pass = 0; pass < 4 && rc; pass++) {
+		uint32_t want_late = pass >= 2;
+		int is_tcp = pass & 1;
+
 		for (uint32_t i = 0; i < e->nsrv; i++) {
 			int r;
 
-			if ((bad & (1u << i)) || servers_addr(fs, e->srv[i], addr))
+			if ((bad & (1u << i)) || ((late >> i) & 1) != want_late ||
+			    servers_addr(fs, e->srv[i], addr))
 				continue;
 			if (is_tcp) {
 				r = fetch_remote(fs, addr, e, &data, &off);
@@ -542,10 +560,14 @@ static int block_fetch(struct cl_files *fs, const struct cl_bent *e, uint8_t *ou
 				rc = 0;
 				break;
 			}
-			log_warn("block read from %s failed: %s", addr, strerror(-r));
+			/* A server not reached is logged by cl_chunk, once while
+			 * it stays away; a bad copy is news every time. */
 			if (r == -ENOENT || r == -EIO || r == -EBADMSG) {
+				log_warn("block read from %s failed: %s", addr, strerror(-r));
 				report_bad(fs, &e->id, e->srv[i]);
 				bad |= 1u << i;
+			} else {
+				log_debug("block read from %s failed: %s", addr, strerror(-r));
 			}
 		}
 	}
@@ -691,6 +713,25 @@ out:
 /* Stores one block on as many servers of a chain as will take it: when the
  * receiver cannot be reached the chain is retried without it; when no copy
  * was stored the block is placed again. Fills e's servers. */
+/* Drops from chain[0..n) the servers that did not answer lately, unless
+ * none would be left; the new length. Until metad stops placing blocks on
+ * a dead server, each block would otherwise try it first: a failed
+ * connect, which takes seconds where a dead host sends no reset. The
+ * copies it misses are metad's to make again, as after a failed PUT. */
+static uint32_t chain_skip_down(struct cl_files *fs, struct cl_server *chain, uint32_t n)
+{
+	struct cl_server up[CL_CHAIN_MAX];
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (!cl_chunk_is_down(fs->chunk, chain[i].addr))
+			up[k++] = chain[i];
+	if (k == 0 || k == n)
+		return n;
+	memcpy(chain, up, k * sizeof(*chain));
+	return k;
+}
+
 static int block_store(struct cl_file *f, const uint8_t *data, struct cl_bent *e)
 {
 	struct cl_server chain[CL_CHAIN_MAX];
@@ -708,6 +749,8 @@ static int block_store(struct cl_file *f, const uint8_t *data, struct cl_bent *e
 			log_warn("inode %llu: PLACE of block %llu: %s; retrying",
 				 (unsigned long long)f->ino, (unsigned long long)e->index,
 				 strerror(-rc));
+		if (!rc)
+			n = chain_skip_down(f->fs, chain, n);
 		while (!rc && n > 0) {
 			rc = cl_chunk_put(f->fs->chunk, &e->id, 0, chain, n, data, e->len, status);
 			if (!rc) {

@@ -37,6 +37,11 @@ cluster_kill cs2 KILL
 wait $cpid || fail "cp failed after a chunk server died"
 got=$(sha256sum <"$M/big" | cut -d' ' -f1)
 check "sha256 after SIGKILL during the write" [ "$got" = "$want" ]
+# The writer's mount tells of cs2 once (again only if it still met it
+# after 10 s), not once per block it had placed there.
+check "cs2's death logged once or twice by the writer" \
+	[ "$(grep -c "chunk server $(cat "$T/cs2.addr") unreachable" "$T/mount-mnt.log")" -le 2 ]
+check "no line per block put to dead cs2" bash -c "! grep -q 'BLK_PUT failed' '$T/mount-mnt.log'"
 
 # 2. a fresh mount with no data cache reads from the surviving replicas
 cluster_mount "$T/fresh"
@@ -54,4 +59,9 @@ cluster_unmount "$T/fresh"
 cluster_mount "$T/fresh2"
 got=$(sha256sum <"$T/fresh2/big" | cut -d' ' -f1)
 check "sha256 with two servers dead" [ "$got" = "$want" ]
+# The dead server is news once, not once per block it held.
+log=$T/mount-fresh2.log
+check "cs3's death logged at most once ($(grep -c unreachable "$log") lines)" \
+	[ "$(grep -c "chunk server $(cat "$T/cs3.addr") unreachable" "$log")" -le 1 ]
+check "no line per block read from a dead server" bash -c "! grep -q 'block read from' '$log'"
 echo "mount_faults: ok"

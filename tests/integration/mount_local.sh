@@ -5,7 +5,8 @@
 # with its local socket and cs2 without (local_reads = no):
 # - a fresh mount reads every block from cs1's files, byte for byte, and
 #   -o nolocal reads every block over TCP (the mount's count at unmount);
-# - SIGKILL of cs1 halfway through a read: the read completes from cs2;
+# - SIGKILL of cs1 halfway through a read: the read completes from cs2,
+#   and the mount logs cs1's death once, not once per block;
 # - every copy on cs1 corrupted: reads still return the right bytes (cs1
 #   verifies before it hands a file over, quarantines, answers -EIO);
 # - an impostor on cs2's local name handing over a file of wrong bytes: the
@@ -157,6 +158,9 @@ exec 7<&-
 cmp "$T/big" "$T/big.out" || fail "the read across cs1's death returned wrong bytes"
 cluster_unmount "$T/k"
 fetched "$T/k" | grep -q "[1-9][0-9]* over TCP" || fail "no block came over TCP after cs1 died: $(fetched "$T/k")"
+# cs1's death is one line in the mount's log, not one per block it held.
+check "cs1 unreachable logged once" [ "$(grep -c "chunk server $(cat "$T/cs1.addr") unreachable" "$T/mount-k.log")" = 1 ]
+check "no line per block read from dead cs1" bash -c "! grep -q 'block read from' '$T/mount-k.log'"
 cluster_start_chunkd 1
 cluster_wait_chunkds 2
 
