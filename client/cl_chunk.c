@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -63,11 +64,16 @@ struct cl_conn {
 	struct cl_conn *next;
 };
 
-/* An address and until when it holds: the remote table (local socket
- * refused) and the down table (not reachable at all). */
-struct cl_remote {
-	char addr[CL_ADDR_MAX];
-	int64_t until_ms;
+/* Addresses and until when each holds: the remote table (local socket
+ * refused) and the down table (not reachable at all). used counts the
+ * entries, so that asking an empty table (every block's read and write
+ * asks the down table) takes no lock. */
+struct cl_table {
+	struct {
+		char addr[CL_ADDR_MAX];
+		int64_t until_ms;
+	} e[CL_CHUNK_REMOTE_MAX];
+	atomic_int used;
 };
 
 struct cl_chunk {
@@ -78,8 +84,7 @@ struct cl_chunk {
 	struct cl_conn *idle;
 	size_t nidle;
 	uint64_t next_reqid;
-	struct cl_remote remote[CL_CHUNK_REMOTE_MAX];
-	struct cl_remote down[CL_CHUNK_REMOTE_MAX];
+	struct cl_table remote, down;
 };
 
 struct cl_chunk *cl_chunk_new(const char *auth, const struct casfs_uuid *cluster)
@@ -175,67 +180,73 @@ static int64_t chunk_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* addr's entry in table t, or NULL (mu held). */
-static struct cl_remote *table_find(struct cl_remote *t, const char *addr)
+/* The index of addr's entry in t, or -1 (mu held). */
+static int table_find(const struct cl_table *t, const char *addr)
 {
 	for (int i = 0; i < CL_CHUNK_REMOTE_MAX; i++)
-		if (!strcmp(t[i].addr, addr))
-			return &t[i];
-	return NULL;
+		if (!strcmp(t->e[i].addr, addr))
+			return i;
+	return -1;
 }
 
 /* Whether addr's entry in t holds now. */
-static int table_holds(struct cl_chunk *c, struct cl_remote *t, const char *addr)
+static int table_holds(struct cl_chunk *c, struct cl_table *t, const char *addr)
 {
-	struct cl_remote *r;
-	int holds;
+	int i, holds;
 
+	if (!atomic_load(&t->used))
+		return 0;
 	pthread_mutex_lock(&c->mu);
-	r = table_find(t, addr);
-	holds = r && r->until_ms > chunk_now_ms();
+	i = table_find(t, addr);
+	holds = i >= 0 && t->e[i].until_ms > chunk_now_ms();
 	pthread_mutex_unlock(&c->mu);
 	return holds;
 }
 
 /* Enters addr in t for ms from now (the oldest entry makes room); whether
  * it held already. */
-static int table_note(struct cl_chunk *c, struct cl_remote *t, const char *addr, int64_t ms)
+static int table_note(struct cl_chunk *c, struct cl_table *t, const char *addr, int64_t ms)
 {
 	int64_t now = chunk_now_ms();
-	struct cl_remote *r;
-	int held;
+	int i, held;
 
 	pthread_mutex_lock(&c->mu);
-	r = table_find(t, addr);
-	held = r && r->until_ms > now;
-	if (!r) {
-		r = &t[0];
-		for (int i = 1; i < CL_CHUNK_REMOTE_MAX; i++)
-			if (t[i].until_ms < r->until_ms)
-				r = &t[i];
+	i = table_find(t, addr);
+	held = i >= 0 && t->e[i].until_ms > now;
+	if (i < 0) {
+		i = 0;
+		for (int j = 1; j < CL_CHUNK_REMOTE_MAX; j++)
+			if (t->e[j].until_ms < t->e[i].until_ms)
+				i = j;
+		if (!t->e[i].addr[0])
+			atomic_fetch_add(&t->used, 1);
 	}
-	snprintf(r->addr, sizeof(r->addr), "%s", addr);
-	r->until_ms = now + ms;
+	snprintf(t->e[i].addr, sizeof(t->e[i].addr), "%s", addr);
+	t->e[i].until_ms = now + ms;
 	pthread_mutex_unlock(&c->mu);
 	return held;
 }
 
 /* Removes addr from t; whether it was there. */
-static int table_drop(struct cl_chunk *c, struct cl_remote *t, const char *addr)
+static int table_drop(struct cl_chunk *c, struct cl_table *t, const char *addr)
 {
-	struct cl_remote *r;
+	int i;
 
+	if (!atomic_load(&t->used))
+		return 0;
 	pthread_mutex_lock(&c->mu);
-	r = table_find(t, addr);
-	if (r)
-		memset(r, 0, sizeof(*r));
+	i = table_find(t, addr);
+	if (i >= 0) {
+		memset(&t->e[i], 0, sizeof(t->e[i]));
+		atomic_fetch_sub(&t->used, 1);
+	}
 	pthread_mutex_unlock(&c->mu);
-	return r != NULL;
+	return i >= 0;
 }
 
 int cl_chunk_is_down(struct cl_chunk *c, const char *addr)
 {
-	return table_holds(c, c->down, addr);
+	return table_holds(c, &c->down, addr);
 }
 
 /* The outcome of a call to addr over TCP: a server that could not be
@@ -244,9 +255,9 @@ int cl_chunk_is_down(struct cl_chunk *c, const char *addr)
 static void down_track(struct cl_chunk *c, const char *addr, int answered, int rc)
 {
 	if (answered) {
-		if (table_drop(c, c->down, addr))
+		if (table_drop(c, &c->down, addr))
 			log_info("chunk server %s answers again", addr);
-	} else if (!table_note(c, c->down, addr, CL_CHUNK_DOWN_MS)) {
+	} else if (!table_note(c, &c->down, addr, CL_CHUNK_DOWN_MS)) {
 		log_warn("chunk server %s unreachable: %s; its copies are tried last for %d s",
 			 addr, strerror(-rc), CL_CHUNK_DOWN_MS / 1000);
 	}
@@ -510,7 +521,7 @@ int cl_chunk_open(struct cl_chunk *c, const char *addr, const struct blk_id *id,
 	int rc, pooled, broken = 1;
 
 	*fd = -1;
-	if (!c->is_local_reads || table_holds(c, c->remote, addr))
+	if (!c->is_local_reads || table_holds(c, &c->remote, addr))
 		return -EREMOTE;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		rc = conn_get(c, addr, 1, &k, &pooled);
@@ -525,7 +536,7 @@ int cl_chunk_open(struct cl_chunk *c, const char *addr, const struct blk_id *id,
 		/* nobody listens (a remote server), or the socket does not
 		 * work for us (a mount run by another user is refused): TCP
 		 * for a while, said once per server */
-		if (!table_note(c, c->remote, addr, CL_CHUNK_REMOTE_MS) && rc != -ECONNREFUSED)
+		if (!table_note(c, &c->remote, addr, CL_CHUNK_REMOTE_MS) && rc != -ECONNREFUSED)
 			log_warn("chunkd %s: local socket: %s: reading over TCP", addr,
 				 strerror(-rc));
 		return -EREMOTE;

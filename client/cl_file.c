@@ -710,9 +710,6 @@ out:
 	return rc;
 }
 
-/* Stores one block on as many servers of a chain as will take it: when the
- * receiver cannot be reached the chain is retried without it; when no copy
- * was stored the block is placed again. Fills e's servers. */
 /* Drops from chain[0..n) the servers that did not answer lately, unless
  * none would be left; the new length. Until metad stops placing blocks on
  * a dead server, each block would otherwise try it first: a failed
@@ -732,6 +729,9 @@ static uint32_t chain_skip_down(struct cl_files *fs, struct cl_server *chain, ui
 	return k;
 }
 
+/* Stores one block on as many servers of a chain as will take it: when the
+ * receiver cannot be reached the chain is retried without it; when no copy
+ * was stored the block is placed again. Fills e's servers. */
 static int block_store(struct cl_file *f, const uint8_t *data, struct cl_bent *e)
 {
 	struct cl_server chain[CL_CHAIN_MAX];

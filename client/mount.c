@@ -168,8 +168,8 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
 }
 
 struct list_fetch {
-	struct cl_dlist *list;
-	struct cl_dnset *names;
+	struct cl_dlist *list;		/* what is filled: a listing, */
+	struct cl_dnset *names;		/* or a name set */
 	uint64_t cursor;
 	int is_full;
 };
@@ -183,16 +183,26 @@ static int list_add(void *ud, uint64_t next, const char *name, const struct casf
 	return lf->is_full;
 }
 
+/* Pages through dir's entries, page names a READDIR, handing each to fn
+ * with lf (a listing or a name set): 0 once all are in, -E2BIG when fn
+ * found it full. */
+static int dir_fetch(struct mnt_ctx *c, uint64_t dir, uint32_t page, cl_ns_dirent_fn fn,
+		     struct list_fetch *lf)
+{
+	int rc, eof = 0;
+
+	do {
+		rc = cl_ns_readdir(c->meta, dir, lf->cursor, page, fn, lf, &eof);
+	} while (!rc && !eof && !lf->is_full);
+	return rc ? rc : lf->is_full ? -E2BIG : 0;
+}
+
 /* Fetches dir's listing into l: 0 once it is complete. */
 static int list_fetch(struct mnt_ctx *c, uint64_t dir, struct cl_dlist *l)
 {
 	struct list_fetch lf = { .list = l };
-	int rc, eof = 0;
 
-	do {
-		rc = cl_ns_readdir(c->meta, dir, lf.cursor, 1024, list_add, &lf, &eof);
-	} while (!rc && !eof && !lf.is_full);
-	return rc ? rc : lf.is_full ? -E2BIG : 0;
+	return dir_fetch(c, dir, 1024, list_add, &lf);
 }
 
 /* LOOKUP from a listing of parent (fetched here when the walk asks for it):
@@ -228,15 +238,10 @@ static int names_add(void *ud, uint64_t next, const char *name, const struct cas
 static void names_fetch(struct mnt_ctx *c, uint64_t dir)
 {
 	struct list_fetch nf = { .names = cl_dnames_want(c->dnames, dir) };
-	int rc, eof = 0;
 
-	if (!nf.names)
-		return;
-	do {
-		rc = cl_ns_readdir(c->meta, dir, nf.cursor, CL_DNAMES_PAGE, names_add, &nf,
-				   &eof);
-	} while (!rc && !eof && !nf.is_full);
-	cl_dnames_fill_end(c->dnames, nf.names, rc ? rc : nf.is_full ? -E2BIG : 0);
+	if (nf.names)
+		cl_dnames_fill_end(c->dnames, nf.names,
+				   dir_fetch(c, dir, CL_DNAMES_PAGE, names_add, &nf));
 }
 
 static void mnt_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

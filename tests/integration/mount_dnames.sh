@@ -91,14 +91,16 @@ check "the append went to B's file" [ "$(cat "$B/c/shared")" = "$(printf 'b\na')
 forget
 check "a create that met a name drops the set (B's other name found)" present "$A/c/later"
 
-# The same, each on a fresh set: O_EXCL, a directory, a permission.
-mkdir "$A/c2" "$A/c3" "$A/c4"
-chmod 777 "$A/c2" "$A/c3" "$A/c4"
+# The same, each on a fresh set: O_EXCL, a directory, a FIFO (not opened
+# through a create), a permission.
+mkdir "$A/c2" "$A/c3" "$A/c4" "$A/c5"
+chmod 777 "$A/c2" "$A/c3" "$A/c4" "$A/c5"
 touch "$B/c2/excl"
 mkdir "$B/c3/sub"
 printf 'ro\n' >"$B/c4/ro"
 chmod 644 "$B/c4/ro"
-python3 - "$A/c2/excl" "$A/c3/sub" <<'PY' || fail "O_CREAT on names B made answered wrongly"
+mkfifo "$B/c5/fifo"
+python3 - "$A/c2/excl" "$A/c3/sub" "$A/c5/fifo" <<'PY' || fail "O_CREAT on names B made answered wrongly"
 import errno, os, sys
 try:
     os.open(sys.argv[1], os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -110,7 +112,13 @@ try:
     sys.exit("O_CREAT opened B's directory for writing")
 except IsADirectoryError:
     pass
+try:
+    os.open(sys.argv[3], os.O_CREAT | os.O_WRONLY | os.O_NONBLOCK, 0o644)
+    sys.exit("O_CREAT opened B's FIFO as a file")
+except FileExistsError:
+    pass
 PY
+check "the FIFO is still a FIFO" test -p "$B/c5/fifo"
 chmod 755 "$T"	# mktemp made it 700: the user must reach the mount
 check "another user's O_CREAT of B's read-only file is refused" \
 	bash -c "! setpriv --reuid 65534 --regid 65534 --clear-groups sh -c 'echo x >>\"$A/c4/ro\"' 2>/dev/null"

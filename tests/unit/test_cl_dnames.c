@@ -233,6 +233,28 @@ static void test_set_that_outgrows_its_size_is_dropped(void **state)
 	cl_dnames_free(n);
 }
 
+/* All sets together hold at most 262,144 names. A set past that is not
+ * installed, and an add that would pass it drops its directory's set.
+ * (Directories 1000..6000 fall in different slots.) */
+static void test_total_bounded(void **state)
+{
+	struct cl_dnames *n = cl_dnames_new(10);
+
+	(void)state;
+	for (uint64_t d = 1000; d <= 4000; d += 1000)
+		assert_int_equal(fill(n, second_miss(n, d), 65535), 0);
+	assert_int_equal(fill(n, second_miss(n, 5000), 4), 0);	/* 262,144 */
+	assert_int_equal(absent(n, 5000, "zz"), -ENOENT);
+	assert_int_equal(fill(n, second_miss(n, 6000), 1), 0);	/* one too many */
+	assert_int_equal(absent(n, 6000, "zz"), -EAGAIN);
+	cl_dnames_add(n, 1000, "new");
+	assert_int_equal(absent(n, 1000, "zz"), -EAGAIN);
+	cl_dnames_add(n, 2000, "new");	/* room again since 1000 went */
+	assert_int_equal(absent(n, 2000, "zz"), -ENOENT);
+	assert_int_equal(absent(n, 2000, "new"), -EAGAIN);
+	cl_dnames_free(n);
+}
+
 static void test_drop_forgets_and_spoils(void **state)
 {
 	struct cl_dnames *n = cl_dnames_new(10);
@@ -273,6 +295,7 @@ int main(void)
 		cmocka_unit_test(test_expired_set_refetched_when_it_paid),
 		cmocka_unit_test(test_too_big_is_left_alone),
 		cmocka_unit_test(test_set_that_outgrows_its_size_is_dropped),
+		cmocka_unit_test(test_total_bounded),
 		cmocka_unit_test(test_drop_forgets_and_spoils),
 		cmocka_unit_test(test_zero_timeout_disables),
 	};
