@@ -381,16 +381,18 @@ static int fetch_cached(struct cl_files *fs, const struct cl_bent *e, uint8_t *o
 
 /* Claims the fetch of e, or waits while another thread fetches it (a
  * prefetch the reader caught up with). 1 when the block turned up in the
- * cache meanwhile (copied into out if given), 0 when the caller fetches
- * it (claimed if there was room: *claimed). */
+ * cache meanwhile (copied into out if given), or for a prefetch (out NULL)
+ * when another thread has it in hand; 0 when the caller fetches it
+ * (claimed if there was room: *claimed). */
 static int fetch_claim(struct cl_files *fs, const struct cl_bent *e, uint8_t *out, int *claimed)
 {
 	int found = 0;
 
 	*claimed = 0;
 	pthread_mutex_lock(&fs->fetch_mu);
-	fetch_wait_locked(fs, &e->id);
-	found = fetch_cached(fs, e, out);
+	if (out)
+		fetch_wait_locked(fs, &e->id);
+	found = fetching_find(fs, &e->id) >= 0 || fetch_cached(fs, e, out);
 	if (!found && fs->nfetching < CL_FETCHING_MAX) {
 		fs->fetching[fs->nfetching++] = e->id;
 		*claimed = 1;
@@ -949,9 +951,11 @@ void cl_files_free(struct cl_files *fs)
 	pthread_mutex_unlock(&fs->mu);
 	for (int i = 0; i < fs->nworkers; i++)
 		pthread_join(fs->workers[i], NULL);
-	log_info("blocks fetched: %llu from chunk servers on this host, %llu over TCP",
+	log_info("blocks fetched: %llu from chunk servers on this host, %llu over TCP; "
+		 "%llu read-ahead jobs queued",
 		 (unsigned long long)atomic_load(&fs->nread_local),
-		 (unsigned long long)atomic_load(&fs->nread_remote));
+		 (unsigned long long)atomic_load(&fs->nread_remote),
+		 (unsigned long long)atomic_load(&fs->nahead));
 	for (int b = 0; b < CL_FILE_BUCKETS; b++) {
 		while (fs->table[b]) {
 			struct cl_file *f = fs->table[b];
@@ -1230,9 +1234,19 @@ struct cl_dirty *cl_file_dirty_find(struct cl_file *f, uint64_t index)
 	return NULL;
 }
 
+/* Queues the fetch of the blocks from next_index on (f->mu held). A block
+ * is queued once per pass of the reader: a second job for it would only
+ * wait on the first, holding a worker the next block needs. READs arrive
+ * a little out of order, so the pass goes on from where it queued up to
+ * while that is within two windows; a reader further back than that went
+ * back on purpose and starts a new pass. */
 static void file_readahead(struct cl_file *f, uint64_t next_index)
 {
-	for (uint64_t i = next_index; i < next_index + CL_READAHEAD; i++) {
+	uint64_t i = next_index;
+
+	if (f->ahead_end > i && f->ahead_end <= i + 2 * CL_READAHEAD)
+		i = f->ahead_end;
+	for (; i < next_index + CL_READAHEAD; i++) {
 		const struct cl_bent *e;
 		struct cl_job *j;
 
@@ -1246,6 +1260,8 @@ static void file_readahead(struct cl_file *f, uint64_t next_index)
 		j->f = f;
 		j->e = *e;
 		f->prefetching++;
+		f->ahead_end = i + 1;
+		atomic_fetch_add(&f->fs->nahead, 1);
 		job_push(f->fs, j);
 	}
 }

@@ -66,7 +66,8 @@ struct cl_file {
 	struct cl_dirty *dirty;
 	size_t ndirty;
 	int inflight;			/* uploads queued or running */
-	int prefetching;
+	int prefetching;		/* read-ahead jobs queued or running */
+	uint64_t ahead_end;		/* blocks below it are queued for read-ahead */
 	struct cl_bent *done;		/* stored, not yet committed */
 	size_t ndone, capdone;
 	struct cl_bent *unsynced;	/* committed since the last fsync */
@@ -116,6 +117,7 @@ struct cl_files {
 	/* Blocks fetched from a chunk server's file on this host, and over
 	 * TCP: logged at unmount. */
 	atomic_uint_fast64_t nread_local, nread_remote;
+	atomic_uint_fast64_t nahead;	/* read-ahead jobs queued */
 };
 
 /* Block map of an open inode (f->mu held). */

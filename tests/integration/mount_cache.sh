@@ -4,7 +4,8 @@
 # reader a quarter until read again, so neither a large write nor a large
 # read pushes out a file that was read twice (before, a 160 MiB write
 # through a 64 MiB cache evicted every block of a file read just before);
-# the last blocks written are still there to be read back.
+# the last blocks written are still there to be read back. A sequential
+# reader has each block read ahead once.
 #
 # The proof does not time anything: at the end the only chunk server is
 # SIGKILLed, so whatever still reads back came from the mount's cache.
@@ -30,6 +31,19 @@ cp "$T/a" "$W/a" || fail "writing a through the second mount"
 cp "$T/c" "$W/c" || fail "writing c through the second mount"
 cmp "$T/a" "$M/a" || fail "a reads back through the first mount"
 cmp "$T/a" "$M/a" || fail "a reads back a second time"
+
+# A sequential reader has each block queued for read-ahead once. A second
+# job for a block already queued only waited for the first, holding a
+# worker the blocks after it needed: 1 MiB reads through a fresh mount
+# queued ~1.5 jobs a block before.
+R=$T/reader
+cluster_mount "$R" -o log_level=info
+dd if="$R/c" bs=1M status=none | cmp - "$T/c" || fail "c read in 1 MiB pieces through a third mount"
+cluster_unmount "$R"
+line=$(grep -o "blocks fetched: .*" "$T/mount-reader.log" | tail -1)
+queued=$(echo "$line" | sed -n 's/.* \([0-9]*\) read-ahead jobs queued$/\1/p')
+check "c's 160 blocks were read ahead, none of them twice (got: $line)" \
+	test -n "$queued" -a "${queued:-0}" -ge 80 -a "${queued:-0}" -le 160
 
 # B streams into the first mount, C out of it: 160 MiB each, two and a
 # half caches.
