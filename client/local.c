@@ -6,7 +6,8 @@
  *
  * Invariants: everything lives in DIR (data folders meta/ and csN/, NAME.pid,
  * NAME.addr, NAME.log, local.conf), so a second `up` on the same DIR brings
- * back the same cluster with its files (ports may change). A pid file is
+ * back the same cluster with its files, metad on its last address (the
+ * chunk servers' ports may change). A pid file is
  * trusted only while /proc/PID/cmdline still names DIR (or the mount point):
  * a recycled pid is never signalled. Daemons are detached (own session,
  * output to their log), so they outlive this command. Single-threaded. */
@@ -28,6 +29,7 @@
 #include "client/cli_int.h"
 #include "fs/conf.h"
 #include "fs/msg.h"
+#include "fs/net.h"
 #include "fs/xmalloc.h"
 
 #define LOCAL_MAX_CS 64
@@ -442,11 +444,50 @@ static int local_parse(const char *cmd, int argc, char **argv, struct local *l,
 	return 0;
 }
 
+/* Whether a chunk server or the mount of this cluster still runs. */
+static int local_others_run(const struct local *l)
+{
+	char name[16];
+
+	for (unsigned i = 1; i <= l->ncs; i++) {
+		snprintf(name, sizeof(name), "cs%u", i);
+		if (local_running(l, name, l->dir))
+			return 1;
+	}
+	return l->mnt[0] && local_running(l, "mount", l->mnt);
+}
+
+/* Where a restarted metad listens: where it last did, since chunk servers
+ * and mounts still running know it only by that address (and users by
+ * CASFS_META). A port something else took meanwhile moves it to a free one
+ * when nothing of the cluster runs; otherwise that is an error. */
+static int local_metad_listen(const struct local *l, char *out, size_t len)
+{
+	char last[256];
+	int fd;
+
+	snprintf(out, len, "127.0.0.1:0");
+	if (local_read_addr(l, "meta", last, sizeof(last)))
+		return 0;
+	if (net_listen(last, 1, &fd, NULL) == 0) {
+		close(fd);
+		snprintf(out, len, "%s", last);
+		return 0;
+	}
+	if (local_others_run(l))
+		return cli_err("metad's address %s is taken by another process, and chunk servers "
+			       "or the mount of %s still expect metad there: stop them with 'casfs "
+			       "local down --dir %s', then run up again", last, l->dir, l->dir);
+	fprintf(stderr, "casfs: metad's last address %s is taken; it moves to a free port\n",
+		last);
+	return 0;
+}
+
 static int local_start_metad(struct cli_ctx *c, struct local *l)
 {
-	char bin[PATH_MAX], data[PATH_MAX], addrf[PATH_MAX], mark[PATH_MAX];
+	char bin[PATH_MAX], data[PATH_MAX], addrf[PATH_MAX], mark[PATH_MAX], listen[256];
 	char *fmt_argv[] = { bin, "--format", "--data", data, NULL };
-	char *argv[] = { bin, "--data", data, "--listen", "127.0.0.1:0", "--addr-file", addrf, NULL };
+	char *argv[] = { bin, "--data", data, "--listen", listen, "--addr-file", addrf, NULL };
 	pid_t pid = local_running(l, "metad", l->dir);
 	int rc;
 
@@ -475,6 +516,8 @@ static int local_start_metad(struct cli_ctx *c, struct local *l)
 		if (local_write_file(mark, "formatted\n"))
 			return cli_err("cannot write %s", mark);
 	}
+	if (local_metad_listen(l, listen, sizeof(listen)))
+		return 1;
 	unlink(addrf);
 	if (local_spawn(l, "metad", argv, &pid))
 		return 1;

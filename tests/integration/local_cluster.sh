@@ -4,7 +4,8 @@
 # that a second up on a running cluster changes nothing, that down stops
 # exactly the recorded processes and unmounts while keeping the data, and
 # that up again (with relative paths, as `make run` calls it) brings the
-# same cluster back with its files and settings.
+# same cluster back with its files and settings; and that up after metad
+# died brings it back on its address, the rest still running.
 source "$(dirname "$0")/../lib/cluster.sh"
 cluster_init
 
@@ -86,6 +87,40 @@ mountpoint -q "$MNT" || fail "not mounted after the second up"
 [ -d "$MNT/dir" ] || fail "directory lost across down/up"
 "$CASFS" --json local status --dir "$RUN" >"$T/st4.json"
 jcheck "$T/st4.json" 'd["servers_up"] == 2 and len(d["chunkservers"]) == 2' "servers not back after up"
+
+# --- metad SIGKILLed while the chunk servers and the mount run: up starts
+# it again on its last address, where they look for it, so the mount
+# carries on without a remount (before, metad came back on a new port and
+# up waited in vain for the servers to register).
+META4=$(jget "$T/st4.json" 'd["metad"]["address"]')
+MOUNTPID4=$(jget "$T/st4.json" 'd["mount"]["pid"]')
+# kill_gone PID: SIGKILL, then wait until the process is gone.
+kill_gone() { kill -KILL "$1"; wait_for 10 bash -c "! kill -0 $1 2>/dev/null" || fail "pid $1 outlived SIGKILL"; }
+kill_gone "$(jget "$T/st4.json" 'd["metad"]["pid"]')"
+"$CASFS" local up --dir "$RUN" >"$T/up5.out" 2>"$T/up5.err" ||
+	fail "up after metad died failed: $(cat "$T/up5.err")"
+"$CASFS" --json local status --dir "$RUN" >"$T/st5.json"
+jcheck "$T/st5.json" 'd["metad"]["address"] == sys.argv[3] and d["servers_up"] == 2' \
+	"metad did not come back on its address with both servers" "$META4"
+jcheck "$T/st5.json" 'd["mount"]["pid"] == int(sys.argv[3])' "the mount was restarted" "$MOUNTPID4"
+echo "after metad's return" >"$MNT/after.txt" || fail "writing after metad's return"
+[ "$(cat "$MNT/hello.txt")" = "hello casfs" ] || fail "hello.txt after metad's return"
+
+# metad's address taken by another process while the rest still runs: up
+# refuses in one line naming the address, and starts nothing in its place.
+kill_gone "$(jget "$T/st5.json" 'd["metad"]["pid"]')"
+PORT4=${META4##*:}
+start_daemon portholder python3 -c "import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $PORT4)); s.listen(); time.sleep(120)"
+wait_for 10 bash -c "ss -ltn | grep -q ':$PORT4 '" || fail "the port holder did not listen"
+"$CASFS" local up --dir "$RUN" >"$T/up6.out" 2>"$T/up6.err" && fail "up succeeded with metad's port taken"
+[ "$(wc -l <"$T/up6.err")" -eq 1 ] && grep -q "$META4 is taken" "$T/up6.err" ||
+	fail "a taken port is not explained in one line: $(cat "$T/up6.err")"
+"$CASFS" --json local status --dir "$RUN" >"$T/st6.json"
+jcheck "$T/st6.json" 'not d["metad"]["running"]' "a metad was started on another port"
+cluster_kill portholder
+"$CASFS" local up --dir "$RUN" >/dev/null 2>"$T/up7.err" || fail "up once the port was free: $(cat "$T/up7.err")"
+[ "$(cat "$MNT/after.txt")" = "after metad's return" ] || fail "after.txt once metad was back again"
 
 # Bad usage: one clear line, non-zero.
 "$CASFS" local up >"$T/bad.out" 2>&1 && fail "local up without --dir succeeded"
