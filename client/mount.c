@@ -1084,6 +1084,13 @@ static void mnt_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	/* With the kernel's writeback cache, written pages and the size they
+	 * grew to may still be only in the kernel, which sends LSEEK without
+	 * flushing them: ENOSYS makes it answer from its own size, all data. */
+	if (ctx_of(req)->use_writeback) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	rc = cl_file_seek(file_of(fi), (uint64_t)off, whence, &out);
 	if (rc)
 		fuse_reply_err(req, -rc);

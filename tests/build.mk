@@ -42,3 +42,11 @@ unit-tests: $(BUILD)/garbage
 $(BUILD)/garbage: $(BUILD)/tests/tools/garbage.o $(BUILD)/tests/tools/garbage_lies.o $(LIBCASFS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS_SAN) -o $@ $^ $(FS_LIBS)
+
+# fsx: random file operations checked against a model, for
+# tests/integration/mount_fsx.sh. Not a cmocka test; built with them.
+UNIT_BINS += $(BUILD)/fsx
+unit-tests: $(BUILD)/fsx
+$(BUILD)/fsx: $(BUILD)/tests/tools/fsx.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_SAN) -o $@ $^
