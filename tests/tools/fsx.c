@@ -180,6 +180,28 @@ static uint64_t pick_len(struct fsx *x)
 	}
 }
 
+/* A range anywhere below the largest size the file may reach. */
+static void pick_any(struct fsx *x, uint64_t *off, uint64_t *len)
+{
+	*off = pick_off(x, x->maxlen);
+	*len = pick_len(x);
+	if (*off + *len > x->maxlen)
+		*len = x->maxlen - *off;
+}
+
+/* A range inside the file: 0 and [*off, *off + *len), or -1 when the file
+ * is empty. */
+static int pick_inside(struct fsx *x, uint64_t *off, uint64_t *len)
+{
+	if (x->size == 0)
+		return -1;
+	*off = pick_off(x, x->size);
+	*len = pick_len(x);
+	if (*off + *len > x->size)
+		*len = x->size - *off;
+	return 0;
+}
+
 static void fill_random(struct fsx *x, uint8_t *p, uint64_t len)
 {
 	uint64_t v = 0;
@@ -223,10 +245,9 @@ static void op_read(struct fsx *x)
 
 static void op_write(struct fsx *x)
 {
-	uint64_t off = pick_off(x, x->maxlen), len = pick_len(x), done = 0;
+	uint64_t off, len, done = 0;
 
-	if (off + len > x->maxlen)
-		len = x->maxlen - off;
+	pick_any(x, &off, &len);
 	note(x, "write %" PRIu64 " +%" PRIu64 " (size %" PRIu64 ")", off, len, x->size);
 	fill_random(x, x->buf, len);
 	while (done < len) {
@@ -264,12 +285,8 @@ static void op_mapread(struct fsx *x)
 	size_t plen;
 	uint8_t *p;
 
-	if (x->size == 0)
+	if (pick_inside(x, &off, &len))
 		return;
-	off = pick_off(x, x->size);
-	len = pick_len(x);
-	if (off + len > x->size)
-		len = x->size - off;
 	note(x, "mapread %" PRIu64 " +%" PRIu64, off, len);
 	p = map_range(x, off, len, PROT_READ, &poff, &plen);
 	check_bytes(x, "mapread", off, p + (off - poff), len);
@@ -278,12 +295,11 @@ static void op_mapread(struct fsx *x)
 
 static void op_mapwrite(struct fsx *x)
 {
-	uint64_t off = pick_off(x, x->maxlen), len = pick_len(x), poff;
+	uint64_t off, len, poff;
 	size_t plen;
 	uint8_t *p;
 
-	if (off + len > x->maxlen)
-		len = x->maxlen - off;
+	pick_any(x, &off, &len);
 	note(x, "mapwrite %" PRIu64 " +%" PRIu64 " (size %" PRIu64 ")", off, len, x->size);
 	if (off + len > x->size) {
 		if (ftruncate(x->fd, (off_t)(off + len)) < 0)
@@ -310,10 +326,9 @@ static void op_truncate(struct fsx *x)
 
 static void op_falloc(struct fsx *x)
 {
-	uint64_t off = pick_off(x, x->maxlen), len = pick_len(x);
+	uint64_t off, len;
 
-	if (off + len > x->maxlen)
-		len = x->maxlen - off;
+	pick_any(x, &off, &len);
 	note(x, "fallocate %" PRIu64 " +%" PRIu64 " (size %" PRIu64 ")", off, len, x->size);
 	if (fallocate(x->fd, 0, (off_t)off, (off_t)len) < 0)
 		die_call(x, "fallocate");
@@ -346,12 +361,8 @@ static void op_copy(struct fsx *x)
 	loff_t s, d;
 	ssize_t n;
 
-	if (x->size == 0)
+	if (pick_inside(x, &src, &len))
 		return;
-	src = pick_off(x, x->size);
-	len = pick_len(x);
-	if (src + len > x->size)
-		len = x->size - src;
 	dst = pick_off(x, x->maxlen - len);
 	if (dst < src + len && src < dst + len)
 		return;
