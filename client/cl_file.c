@@ -392,7 +392,9 @@ static int fetch_claim(struct cl_files *fs, const struct cl_bent *e, uint8_t *ou
 	pthread_mutex_lock(&fs->fetch_mu);
 	if (out)
 		fetch_wait_locked(fs, &e->id);
-	found = fetching_find(fs, &e->id) >= 0 || fetch_cached(fs, e, out);
+	else
+		found = fetching_find(fs, &e->id) >= 0;
+	found = found || fetch_cached(fs, e, out);
 	if (!found && fs->nfetching < CL_FETCHING_MAX) {
 		fs->fetching[fs->nfetching++] = e->id;
 		*claimed = 1;

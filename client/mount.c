@@ -145,7 +145,9 @@ static void mnt_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct mnt_ctx *c = userdata;
 
-	if (c->use_writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+	/* use_writeback says from here on whether the kernel caches writes. */
+	c->use_writeback = c->use_writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE);
+	if (c->use_writeback)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;

@@ -23,7 +23,7 @@ struct mnt_ctx {
 	double attr_timeout;
 	double entry_timeout;
 	int is_direct;			/* no client data cache */
-	int use_writeback;		/* kernel writeback cache */
+	int use_writeback;		/* kernel writeback cache (granted, after init) */
 	struct fuse_session *se;	/* for cache invalidations */
 	int has_told_write_path;	/* atomic: the log says how writes arrive */
 };

@@ -5,7 +5,8 @@
 # exactly the recorded processes and unmounts while keeping the data, and
 # that up again (with relative paths, as `make run` calls it) brings the
 # same cluster back with its files and settings; and that up after metad
-# died brings it back on its address, the rest still running.
+# died brings it back on its address, the rest still running (and to a free
+# port when its own is taken and nothing else runs).
 source "$(dirname "$0")/../lib/cluster.sh"
 cluster_init
 
@@ -121,6 +122,26 @@ jcheck "$T/st6.json" 'not d["metad"]["running"]' "a metad was started on another
 cluster_kill portholder
 "$CASFS" local up --dir "$RUN" >/dev/null 2>"$T/up7.err" || fail "up once the port was free: $(cat "$T/up7.err")"
 [ "$(cat "$MNT/after.txt")" = "after metad's return" ] || fail "after.txt once metad was back again"
+
+# The whole cluster gone at once (as after a crash) and metad's port taken:
+# with nothing left that expects metad there, up moves it to a free port,
+# says so, and brings the cluster back with its files.
+"$CASFS" --json local status --dir "$RUN" >"$T/st7.json"
+for p in $(jget "$T/st7.json" '" ".join(str(p) for p in [d["metad"]["pid"], d["mount"]["pid"]] + [c["pid"] for c in d["chunkservers"]])'); do
+	kill_gone "$p"
+done
+start_daemon portholder python3 -c "import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $PORT4)); s.listen(); time.sleep(120)"
+wait_for 10 bash -c "ss -ltn | grep -q ':$PORT4 '" || fail "the port holder did not listen"
+"$CASFS" local up --dir "$RUN" >"$T/up8.out" 2>"$T/up8.err" ||
+	fail "up after a crash with metad's port taken failed: $(cat "$T/up8.err")"
+grep -q "$META4 is taken; it moves to a free port" "$T/up8.err" ||
+	fail "the move to a free port is not said: $(cat "$T/up8.err")"
+"$CASFS" --json local status --dir "$RUN" >"$T/st8.json"
+jcheck "$T/st8.json" 'd["metad"]["address"] != sys.argv[3] and d["servers_up"] == 2 and d["mount"]["mounted"]' \
+	"the cluster did not come back with metad elsewhere" "$META4"
+[ "$(cat "$MNT/after.txt")" = "after metad's return" ] || fail "after.txt after the crash"
+cluster_kill portholder
 
 # Bad usage: one clear line, non-zero.
 "$CASFS" local up >"$T/bad.out" 2>&1 && fail "local up without --dir succeeded"

@@ -80,9 +80,7 @@ sleep 3
 kill -0 $fsx_pid 2>/dev/null || fail "fsx ended before metad was killed: $(head -20 "$T/fsx-r.log")"
 cluster_kill metad KILL
 sleep 1
-start_daemon metad "$CASFS_BIN/casfs-metad" --data "$T/meta" --listen "$META_ADDR" \
-	--addr-file "$T/metad.addr2"
-wait_for 20 read_addr "$T/metad.addr2" || fail "metad did not restart: $(tail -5 "$T/metad.log")"
+cluster_start_metad --default_goal 2 --listen "$META_ADDR"
 wait $fsx_pid || fail "fsx across a metad restart: $(head -40 "$T/fsx-r.log")"
 grep -q "reconnected" "$T/mount-mnt.log" || fail "the mount did not log a reconnect"
 

@@ -162,9 +162,7 @@ check "cs1 unreachable logged once" [ "$(grep -c "chunk server $CS1 unreachable"
 check "no line per block read from dead cs1" bash -c "! grep -q 'block read from' '$T/mount-k.log'"
 # cs1 back on its address: one line too, at its first answer. Past the
 # 10 s it is left out of new chains, an fsync'd write asks it to sync.
-start_daemon cs1 "$CASFS_BIN/casfs-chunkd" --data "$T/cs1" --meta "$META_ADDR" --listen "$CS1" \
-	--addr-file "$T/cs1.addr2"
-wait_for 20 read_addr "$T/cs1.addr2" || fail "cs1 did not come back: $(tail -5 "$T/cs1.log")"
+cluster_start_chunkd 1 --listen "$CS1"
 cluster_wait_chunkds 2
 sleep 10.5
 dd if=/dev/urandom of="$T/k/after" bs=1M count=4 conv=fsync 2>/dev/null ||
